@@ -1,0 +1,481 @@
+//! A chunk's CSV body to rows and back: header mapping by name, `__mv_` columns, the literal prefilter, and the output writer; it never interprets a field.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use csv::ByteRecord;
+use regex::bytes::Regex;
+
+use crate::detect::{is_unprefixed, Row, Table, Values};
+
+/// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
+/// field limit to 10 MiB for Splunk; this leaves room above that.
+pub const MAX_FIELD_BYTES: usize = 64 << 20;
+
+/// A malformed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError(pub String);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// Where one logical field is read from: candidate (plain, `__mv_`) column
+/// pairs, most preferred first (`Processes.x` / `All_Traffic.x` before `x`).
+#[derive(Debug, Clone, Default)]
+struct Source {
+    candidates: Vec<(Option<usize>, Option<usize>)>,
+}
+
+/// Maps the engine's field names to the columns of one body's header.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    sources: Vec<Source>,
+    width: usize,
+}
+
+impl Columns {
+    /// Resolves `fields` against a header record. Columns are matched by
+    /// name; the first of duplicated names wins.
+    pub fn new(header: &ByteRecord, fields: &[&str], prefixes: &[&str]) -> Columns {
+        let mut index: HashMap<&[u8], usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            index.entry(name).or_insert(i);
+        }
+        let pair = |name: &str| {
+            let plain = index.get(name.as_bytes()).copied();
+            let mv = index.get(format!("__mv_{name}").as_bytes()).copied();
+            (plain.is_some() || mv.is_some()).then_some((plain, mv))
+        };
+        let sources = fields
+            .iter()
+            .map(|field| {
+                let mut candidates = Vec::new();
+                if !is_unprefixed(field) {
+                    for p in prefixes {
+                        candidates.extend(pair(&format!("{p}{field}")));
+                    }
+                }
+                candidates.extend(pair(field));
+                Source { candidates }
+            })
+            .collect();
+        Columns {
+            sources,
+            width: header.len(),
+        }
+    }
+
+    /// Number of columns in the header.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// One CSV record seen through [`Columns`].
+#[derive(Debug)]
+pub struct CsvRow<'a> {
+    /// The header mapping.
+    pub columns: &'a Columns,
+    /// The record.
+    pub record: &'a ByteRecord,
+}
+
+impl Row for CsvRow<'_> {
+    fn get(&self, field: usize) -> Values<'_> {
+        let Some(source) = self.columns.sources.get(field) else {
+            return Values::Null;
+        };
+        for &(plain, mv) in &source.candidates {
+            let v = cell(self.record, plain, mv);
+            if !v.is_null() {
+                return v;
+            }
+        }
+        Values::Null
+    }
+}
+
+/// The values of one field: a non-empty `__mv_` cell that decodes strictly
+/// replaces the plain cell; otherwise the plain cell is one value (embedded
+/// newlines and all).
+fn cell<'a>(record: &'a ByteRecord, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
+    if let Some(encoded) = mv.and_then(|i| record.get(i)).filter(|m| !m.is_empty()) {
+        if let Some(list) = decode_mv(encoded) {
+            return Values::from_list(list);
+        }
+    }
+    plain
+        .and_then(|i| record.get(i))
+        .map_or(Values::Null, Values::one)
+}
+
+/// Decodes a `__mv_` cell: `$v1$;$v2$`, with `$` inside a value doubled.
+///
+/// Strict: returns `None` unless the whole text is well formed, so the caller
+/// falls back to the plain value instead of losing it, where the Python SDK's
+/// lenient regex would drop data.
+pub fn decode_mv(text: &[u8]) -> Option<Vec<Cow<'_, [u8]>>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        if text.get(i) != Some(&b'$') {
+            return None;
+        }
+        i += 1;
+        let start = i;
+        let mut owned: Option<Vec<u8>> = None;
+        loop {
+            match text.get(i) {
+                None => return None,
+                Some(b'$') if text.get(i + 1) == Some(&b'$') => {
+                    let buf = owned.get_or_insert_with(|| text[start..i].to_vec());
+                    buf.push(b'$');
+                    i += 2;
+                }
+                Some(b'$') => break,
+                Some(&b) => {
+                    if let Some(buf) = owned.as_mut() {
+                        buf.push(b);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        out.push(match owned {
+            Some(buf) => Cow::Owned(buf),
+            None => Cow::Borrowed(&text[start..i]),
+        });
+        i += 1;
+        match text.get(i) {
+            None => return Some(out),
+            Some(b';') => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Encodes values as a `__mv_` cell.
+pub fn encode_mv(values: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in values.iter().enumerate() {
+        if n > 0 {
+            out.push(b';');
+        }
+        out.push(b'$');
+        for &b in *v {
+            if b == b'$' {
+                out.push(b'$');
+            }
+            out.push(b);
+        }
+        out.push(b'$');
+    }
+    out
+}
+
+/// Splits CSV text into records without decoding them: a record ends at a
+/// `\n` outside quotes, found by counting quote characters (a `""` escape
+/// counts twice and keeps the parity). Blank lines are not records.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Records<'a> {
+    /// Splits `text`.
+    pub fn new(text: &'a [u8]) -> Records<'a> {
+        Records { text, pos: 0 }
+    }
+
+    /// The text not yet returned.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.text[self.pos..]
+    }
+}
+
+impl Records<'_> {
+    /// The byte range of the next record, blank lines skipped.
+    pub fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
+        loop {
+            let start = self.pos;
+            if start >= self.text.len() {
+                return None;
+            }
+            let mut quotes = 0usize;
+            let mut scan = start;
+            let end = loop {
+                match memchr::memchr(b'\n', &self.text[scan..]) {
+                    None => break self.text.len(),
+                    Some(nl) => {
+                        let nl = scan + nl;
+                        quotes += self.text[scan..nl].iter().filter(|&&b| b == b'"').count();
+                        scan = nl + 1;
+                        if quotes % 2 == 0 {
+                            break scan;
+                        }
+                    }
+                }
+            };
+            self.pos = end;
+            let record = &self.text[start..end];
+            if record != b"\n" && record != b"\r\n" {
+                return Some(start..end);
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let text = self.text;
+        self.next_range().map(|r| &text[r])
+    }
+}
+
+/// Reads one body: the header, then rows that may match, skipping the rest.
+#[derive(Debug)]
+pub struct BodyReader {
+    needle: Regex,
+    scratch: Vec<u8>,
+    record: ByteRecord,
+}
+
+/// What one body held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BodyCounts {
+    /// Records skipped by the prefilter (they lack the needle).
+    pub skipped: u64,
+    /// Records decoded and handed on.
+    pub decoded: u64,
+    /// Decoded records whose field count differs from the header's.
+    pub ragged: u64,
+}
+
+impl BodyReader {
+    /// A reader whose prefilter looks for `needle`, ignoring ASCII case.
+    pub fn new(needle: &str) -> BodyReader {
+        let pattern = format!("(?i-u:{})", regex::escape(needle));
+        let needle = Regex::new(&pattern).unwrap_or_else(|_| {
+            Regex::new("").expect("the empty pattern always compiles and matches every row")
+        });
+        BodyReader {
+            needle,
+            scratch: Vec::new(),
+            record: ByteRecord::new(),
+        }
+    }
+
+    /// Parses `body` and calls `row` for every record that contains the
+    /// needle; other records are only counted. A 0-byte or header-only body
+    /// holds no rows.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
+    pub fn read<E: From<BodyError>>(
+        &mut self,
+        body: &[u8],
+        fields: &[&str],
+        prefixes: &[&str],
+        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+    ) -> Result<BodyCounts, E> {
+        let mut counts = BodyCounts::default();
+        let mut records = Records::new(body);
+        let Some(header_text) = records.next() else {
+            return Ok(counts);
+        };
+        let header = parse_one(header_text, &mut self.record)
+            .map_err(|e| BodyError(format!("cannot read the CSV header: {e}")))?;
+        let columns = Columns::new(&header, fields, prefixes);
+
+        // Find the needle across the whole body once, then walk the records,
+        // copying only those that hold a match into one scratch buffer that a
+        // single CSV reader then decodes.
+        self.scratch.clear();
+        let rows_text = records.rest();
+        let mut records = Records::new(rows_text);
+        let mut hits = self
+            .needle
+            .find_iter(rows_text)
+            .map(|m| m.start())
+            .peekable();
+        while let Some(range) = records.next_range() {
+            while hits.peek().is_some_and(|&h| h < range.start) {
+                hits.next();
+            }
+            if hits.peek().is_some_and(|&h| h < range.end) {
+                let rec = &rows_text[range];
+                self.scratch.extend_from_slice(rec);
+                if !rec.ends_with(b"\n") {
+                    self.scratch.push(b'\n');
+                }
+            } else {
+                counts.skipped += 1;
+            }
+        }
+        if self.scratch.is_empty() {
+            return Ok(counts);
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(self.scratch.as_slice());
+        loop {
+            match reader.read_byte_record(&mut self.record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(BodyError(format!("malformed CSV row: {e}")).into()),
+            }
+            if self.record.iter().any(|f| f.len() > MAX_FIELD_BYTES) {
+                return Err(BodyError(format!(
+                    "a field is larger than the limit of {MAX_FIELD_BYTES} bytes"
+                ))
+                .into());
+            }
+            if self.record.len() != columns.width() {
+                counts.ragged += 1;
+            }
+            counts.decoded += 1;
+            row(&CsvRow {
+                columns: &columns,
+                record: &self.record,
+            })?;
+        }
+        Ok(counts)
+    }
+}
+
+fn parse_one(text: &[u8], record: &mut ByteRecord) -> Result<ByteRecord, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    match reader.read_byte_record(record) {
+        Ok(true) => Ok(record.clone()),
+        Ok(false) => Err("the header is empty".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes one CSV cell: quoted when it holds a comma, quote or line break, or
+/// starts or ends with whitespace (splunkd strips unquoted padding, SDK
+/// issue #336); `"` doubled inside quotes.
+pub fn write_cell(out: &mut Vec<u8>, value: &[u8]) {
+    let padded = value.first().is_some_and(u8::is_ascii_whitespace)
+        || value.last().is_some_and(u8::is_ascii_whitespace);
+    let special = value
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if !padded && !special {
+        out.extend_from_slice(value);
+        return;
+    }
+    out.push(b'"');
+    for &b in value {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Writes a table as a CSV body with `\n` row ends. A table with no rows
+/// is an empty body.
+pub fn write_table(table: &Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    if table.rows.is_empty() {
+        return out;
+    }
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_cell(&mut out, c.as_bytes());
+    }
+    out.push(b'\n');
+    for row in &table.rows {
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_cell(&mut out, v);
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// One output record: (column name, values) pairs; several values make a multivalue cell.
+pub type Record = Vec<(String, Vec<Vec<u8>>)>;
+
+/// Writes rows whose cells may hold several values: the header is the union
+/// of all columns in first-seen order, and a `__mv_<name>` column follows
+/// each column that holds a multivalue cell in any row.
+pub fn write_records(rows: &[Record]) -> Vec<u8> {
+    let mut columns: Vec<&str> = Vec::new();
+    let mut multi: Vec<bool> = Vec::new();
+    for row in rows {
+        for (name, values) in row {
+            let i = match columns.iter().position(|c| c == name) {
+                Some(i) => i,
+                None => {
+                    columns.push(name);
+                    multi.push(false);
+                    columns.len() - 1
+                }
+            };
+            multi[i] |= values.len() > 1;
+        }
+    }
+    let mut out = Vec::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let mut header: Vec<String> = Vec::new();
+    for (c, m) in columns.iter().zip(&multi) {
+        header.push(c.to_string());
+        if *m {
+            header.push(format!("__mv_{c}"));
+        }
+    }
+    for (i, h) in header.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_cell(&mut out, h.as_bytes());
+    }
+    out.push(b'\n');
+    for row in rows {
+        let mut first = true;
+        for (c, m) in columns.iter().zip(&multi) {
+            let values = row.iter().find(|(n, _)| n == c).map(|(_, v)| v.as_slice());
+            let values = values.unwrap_or(&[]);
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_cell(&mut out, &values.join(&b'\n'));
+            if *m {
+                out.push(b',');
+                if values.len() > 1 {
+                    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+                    write_cell(&mut out, &encode_mv(&refs));
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! The binary's entry point: with no arguments it speaks SCP v2 to splunkd; with a subcommand it works offline.
+
+use std::io::{self, BufReader, Write};
+
+use crate::command::{Outcome, Session};
+
+/// The version and the commit it was built from.
+pub fn version() -> String {
+    format!(
+        "{} {} ({})",
+        crate::command::COMMAND,
+        env!("CARGO_PKG_VERSION"),
+        option_env!("REGSVCSDETECT_GIT_HASH").unwrap_or("unknown commit")
+    )
+}
+
+const USAGE: &str = "\
+usage:
+  regsvcsdetect                 speak Splunk's chunked protocol on stdin/stdout (how splunkd runs it)
+  regsvcsdetect --version       print the version and commit
+  regsvcsdetect --help          print this help
+";
+
+/// Runs the binary with `args` (argv without the program name) and returns the exit code.
+///
+/// splunkd starts a chunked command with no arguments (PROTOCOL.md §1.2), so
+/// the no-argument form is the protocol; nothing else is decided from argv.
+pub fn main(args: &[String]) -> u8 {
+    match args.first().map(String::as_str) {
+        None => serve(),
+        Some("--version" | "-V") => say(&format!("{}\n", version())),
+        Some("--help" | "-h" | "help") => say(USAGE),
+        Some(other) => {
+            eprintln!("regsvcsdetect: unknown subcommand {other:?}\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn say(text: &str) -> u8 {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(_) => 1,
+    }
+}
+
+fn serve() -> u8 {
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    let input = BufReader::with_capacity(1 << 16, stdin);
+    let output = io::BufWriter::with_capacity(1 << 16, stdout);
+    match Session::new(input, output).run() {
+        Outcome::Done | Outcome::Closed => 0,
+        Outcome::Failed(msg) => {
+            // One terse line: splunkd copies every stderr line into search.log.
+            eprintln!("regsvcsdetect: {msg}");
+            1
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The exchange with splunkd (getinfo, then execute until end of input) and the only place that decides how a failure reaches Splunk.
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use crate::body::{write_table, BodyError, BodyReader};
+use crate::detect::{Engine, InputShape, Stats, Table};
+use crate::options::{Options, Phase};
+use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
+
+/// The SPL command name, used in `streaming_preop`.
+pub const COMMAND: &str = "regsvcsdetect";
+
+/// How a session ended, which decides the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// End of input after the last exchange: exit 0.
+    Done,
+    /// splunkd closed our stdout: exit 0 quietly.
+    Closed,
+    /// An ERROR was sent to splunkd (or could not be): exit 1.
+    Failed(String),
+}
+
+/// Something that stops the session.
+enum Stop {
+    /// Send an ERROR reply to the pending request, then exit 1.
+    Fail(String),
+    /// The ERROR reply was already sent; exit 1.
+    Reported(String),
+    /// stdout is closed; exit 0 quietly.
+    Closed,
+}
+
+impl From<protocol::Error> for Stop {
+    fn from(e: protocol::Error) -> Stop {
+        if e.is_broken_pipe() {
+            Stop::Closed
+        } else {
+            Stop::Fail(e.to_string())
+        }
+    }
+}
+
+impl From<BodyError> for Stop {
+    fn from(e: BodyError) -> Stop {
+        Stop::Fail(e.0)
+    }
+}
+
+/// Tees the session's bytes into the dispatch directory (`record=t`).
+struct Recorder {
+    input: File,
+    output: File,
+}
+
+impl Recorder {
+    fn open(dir: &str, sid: &str) -> Result<Recorder, String> {
+        let safe: String = sid
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let base = Path::new(dir);
+        let open = |ext: &str| {
+            let path = base.join(format!("{COMMAND}.{safe}.{ext}"));
+            File::create(&path)
+                .map_err(|e| format!("cannot record this session into the dispatch directory: {e}"))
+        };
+        Ok(Recorder {
+            input: open("input")?,
+            output: open("output")?,
+        })
+    }
+}
+
+fn record(file: &mut Option<File>, parts: &[&[u8]]) {
+    if let Some(f) = file {
+        if parts.iter().try_for_each(|p| f.write_all(p)).is_err() {
+            *file = None;
+        }
+    }
+}
+
+/// One protocol session over a request stream and a reply stream.
+pub struct Session<R, W> {
+    reader: ChunkReader<R>,
+    writer: ChunkWriter<W>,
+    chunk: Chunk,
+    rec_in: Option<File>,
+    rec_out: Option<File>,
+}
+
+impl<R: BufRead, W: Write> Session<R, W> {
+    /// A session reading requests from `input` and writing replies to `output`.
+    pub fn new(input: R, output: W) -> Session<R, W> {
+        Session {
+            reader: ChunkReader::new(input),
+            writer: ChunkWriter::new(output),
+            chunk: Chunk::default(),
+            rec_in: None,
+            rec_out: None,
+        }
+    }
+
+    /// Runs the whole exchange until end of input.
+    pub fn run(mut self) -> Outcome {
+        match self.exchange() {
+            Ok(()) => Outcome::Done,
+            Err(Stop::Closed) => Outcome::Closed,
+            Err(Stop::Reported(msg)) => Outcome::Failed(msg),
+            Err(Stop::Fail(msg)) => {
+                let mut reply = Reply {
+                    finished: Some(true),
+                    error: Some(msg.clone()),
+                    ..Reply::default()
+                };
+                reply.inspector.message("ERROR", msg.clone());
+                match self.send(&reply, b"") {
+                    Err(Stop::Closed) => Outcome::Closed,
+                    _ => Outcome::Failed(msg),
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Stop> {
+        let meta = reply.to_json();
+        self.writer.write_chunk(&meta, body)?;
+        let header = protocol::format_header(meta.len(), body.len());
+        record(&mut self.rec_out, &[header.as_bytes(), &meta, body]);
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Option<Request>, Stop> {
+        if !self.reader.read_chunk(&mut self.chunk)? {
+            return Ok(None);
+        }
+        record(
+            &mut self.rec_in,
+            &[
+                self.reader.header_line(),
+                &self.chunk.metadata,
+                &self.chunk.body,
+            ],
+        );
+        let chunk_no = self.reader.chunks();
+        let offset = self.reader.offset();
+        Ok(Some(Request::parse(
+            &self.chunk.metadata,
+            chunk_no,
+            offset,
+        )?))
+    }
+
+    fn exchange(&mut self) -> Result<(), Stop> {
+        let Some(getinfo) = self.read()? else {
+            return Ok(());
+        };
+        let action = getinfo.action();
+        if action != Action::Getinfo {
+            return Err(Stop::Fail(format!(
+                "protocol error: the first request must be getinfo, not {}",
+                describe(&action)
+            )));
+        }
+        if !self.chunk.body.is_empty() {
+            return Err(Stop::Fail(format!(
+                "protocol error: the getinfo request carries a {}-byte body; it must be empty",
+                self.chunk.body.len()
+            )));
+        }
+        let info = getinfo.searchinfo.unwrap_or_default();
+        let args = info
+            .args
+            .clone()
+            .or_else(|| {
+                info.raw_args
+                    .as_ref()
+                    .map(|raw| raw.iter().map(|a| unquote(a)).collect())
+            })
+            .unwrap_or_default();
+        let opts = match Options::parse(&args) {
+            Ok(opts) => opts,
+            Err(errors) => {
+                let mut reply = Reply {
+                    finished: Some(true),
+                    error: Some(format!("{COMMAND}: {}", errors.join("; "))),
+                    ..Reply::default()
+                };
+                for e in &errors {
+                    reply.inspector.message("ERROR", format!("{COMMAND}: {e}"));
+                }
+                self.send(&reply, b"")?;
+                return Err(Stop::Reported(errors.join("; ")));
+            }
+        };
+        let mut reply = Reply::default();
+        if opts.record {
+            if info.is_probe() {
+                // Parse-time probes must have no side effects.
+            } else {
+                match Recorder::open(&info.dispatch_dir, &info.sid) {
+                    Ok(rec) => {
+                        let mut input = Some(rec.input);
+                        record(
+                            &mut input,
+                            &[
+                                self.reader.header_line(),
+                                &self.chunk.metadata,
+                                &self.chunk.body,
+                            ],
+                        );
+                        self.rec_in = input;
+                        self.rec_out = Some(rec.output);
+                    }
+                    Err(e) => reply.inspector.message(
+                        "WARN",
+                        format!("{COMMAND}: {e}; the search goes on without recording"),
+                    ),
+                }
+            }
+        }
+        let mut engine_cfg = opts.config.clone();
+        let command = if info.command.is_empty() {
+            COMMAND
+        } else {
+            info.command.as_str()
+        };
+        match opts.phase {
+            Phase::Map => reply.kind = Some("streaming"),
+            Phase::Reduce => {
+                reply.kind = Some("reporting");
+                if opts.distributed {
+                    reply.streaming_preop = Some(opts.preop(command));
+                    // The reduce merges partial rows; `input=events` is the
+                    // map's business, and partials carry a numeric count.
+                    if engine_cfg.input == InputShape::Events {
+                        engine_cfg.input = InputShape::Auto;
+                    }
+                }
+            }
+        }
+        let engine = Engine::new(engine_cfg);
+        if opts.phase == Phase::Reduce {
+            reply.required_fields = Some(required_fields(&engine));
+        }
+        self.send(&reply, b"")?;
+        self.execute(engine, opts.phase)
+    }
+
+    fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
+        let mut body_reader = BodyReader::new(engine.needle());
+        let fields: Vec<&'static str> = engine.fields().to_vec();
+        let prefixes = engine.config().mode.prefixes();
+        let mut ragged = 0u64;
+        while let Some(request) = self.read()? {
+            let action = request.action();
+            if action != Action::Execute {
+                return Err(Stop::Fail(format!(
+                    "protocol error: expected an execute request, got {}",
+                    describe(&action)
+                )));
+            }
+            let finished = request.finished.unwrap_or(false);
+            let body = std::mem::take(&mut self.chunk.body);
+            let counts = body_reader.read(&body, &fields, &prefixes, |row| {
+                engine
+                    .push(row)
+                    .map_err(|e| Stop::Fail(format!("{COMMAND}: {e}")))
+            });
+            self.chunk.body = body;
+            let counts = counts?;
+            engine.skip(counts.skipped);
+            ragged += counts.ragged;
+            let mut reply = Reply {
+                finished: Some(finished),
+                ..Reply::default()
+            };
+            let table = match phase {
+                Phase::Map => engine.drain_partials(),
+                Phase::Reduce if finished => engine
+                    .finish()
+                    .map_err(|e| Stop::Fail(format!("{COMMAND}: {e}")))?,
+                Phase::Reduce => Table::default(),
+            };
+            if finished {
+                report(&mut reply, engine.stats(), table.rows.len(), phase);
+                if let Some(w) = engine.missing_field_warning() {
+                    reply.inspector.message("WARN", format!("{COMMAND}: {w}"));
+                }
+                if ragged > 0 {
+                    reply.inspector.message(
+                        "WARN",
+                        format!("{COMMAND}: {ragged} input rows had a different number of fields than the CSV header; missing fields were read as null"),
+                    );
+                }
+            }
+            self.send(&reply, &write_table(&table))?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the accounting metrics to a final reply.
+fn report(reply: &mut Reply, stats: &Stats, groups: usize, phase: Phase) {
+    let i = &mut reply.inspector;
+    i.metric("rows_in", stats.rows_in);
+    i.metric("rows_matched", stats.rows_matched);
+    i.metric("rows_filtered", stats.rows_filtered);
+    i.metric("rows_dropped_missing_field", stats.rows_dropped_missing);
+    i.metric("rows_dropped_regex", stats.rows_dropped_regex);
+    i.metric("rows_kept", stats.rows_kept);
+    for (field, n) in &stats.missing {
+        i.metric(&format!("missing.{field}"), *n);
+    }
+    let name = match phase {
+        Phase::Map => "partial_rows_out",
+        Phase::Reduce => "groups_out",
+    };
+    i.metric(name, groups as u64);
+}
+
+/// Fields splunkd must send: the ones the engine reads, each also under the
+/// data-model prefixes it accepts.
+fn required_fields(engine: &Engine) -> Vec<String> {
+    let mut out = Vec::new();
+    for field in engine.fields() {
+        out.push(field.to_string());
+        if !crate::detect::is_unprefixed(field) {
+            for p in crate::detect::PREFIXES {
+                out.push(format!("{p}{field}"));
+            }
+        }
+    }
+    out
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Getinfo => "getinfo".into(),
+        Action::Execute => "execute".into(),
+        Action::Other(a) => format!("\"{a}\""),
+        Action::Missing => "a request without an action".into(),
+    }
+}
+
+/// Removes one level of SPL quoting from a `raw_args` token:
+/// `name="a \"b\""` becomes `name=a "b"`.
+pub fn unquote(token: &str) -> String {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,376 @@
+//! Per-row predicates of the two detections: the EventID and process gates, CIDR exclusion, the sysmon gate, CIM fills and the noargs regex.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::event::Values;
+
+/// Which destination ranges the network mode excludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CidrSet {
+    /// The seed search: `dest_ip!=10.0.0.0/8 dest_ip!=172.16.0.0/12 dest_ip!=192.168.0.0/16`.
+    Rfc1918,
+    /// ESCU v15's `NOT dest_ip IN (<23 IPv4 ranges>)` plus IPv6 `::1/128`, `fe80::/10`, `fc00::/7`.
+    Extended,
+}
+
+const RFC1918: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+const EXTENDED: [&str; 26] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "192.0.0.0/24",
+    "192.0.0.0/29",
+    "192.0.0.8/32",
+    "192.0.0.9/32",
+    "192.0.0.10/32",
+    "192.0.0.170/32",
+    "192.0.0.171/32",
+    "192.0.2.0/24",
+    "192.31.196.0/24",
+    "192.52.193.0/24",
+    "192.88.99.0/24",
+    "224.0.0.0/4",
+    "192.175.48.0/24",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "240.0.0.0/4",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+];
+
+/// The parsed ranges of a [`CidrSet`] and the SPL operator that applies them.
+#[derive(Debug, Clone)]
+pub struct DestFilter {
+    set: CidrSet,
+    nets: Vec<IpNet>,
+}
+
+impl DestFilter {
+    /// Parses the ranges of `set`.
+    pub fn new(set: CidrSet) -> DestFilter {
+        let list: &[&str] = match set {
+            CidrSet::Rfc1918 => &RFC1918,
+            CidrSet::Extended => &EXTENDED,
+        };
+        let nets = list.iter().filter_map(|n| n.parse().ok()).collect();
+        DestFilter { set, nets }
+    }
+
+    fn contains(&self, net: &IpNet, value: &[u8]) -> bool {
+        ip(value).is_some_and(|addr| net.contains(&addr))
+    }
+
+    /// True when the destination values pass the exclusion.
+    ///
+    /// `rfc1918` reproduces three ANDed `dest_ip!=<cidr>` terms: for a
+    /// multivalue field each term holds when any value lies outside that
+    /// range. `extended` reproduces `NOT dest_ip IN (...)`: no value may lie
+    /// in any range. For one value both read "outside every range". Values
+    /// that are not IP addresses (hostnames, `-`) are outside every range,
+    /// and `::ffff:a.b.c.d` is IPv6, so no IPv4 range contains it.
+    pub fn passes(&self, dest_ip: &Values<'_>) -> bool {
+        match self.set {
+            CidrSet::Rfc1918 => self
+                .nets
+                .iter()
+                .all(|net| dest_ip.any(|v| !self.contains(net, v))),
+            CidrSet::Extended => {
+                !dest_ip.any(|v| self.nets.iter().any(|net| self.contains(net, v)))
+            }
+        }
+    }
+}
+
+fn ip(value: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// `field=value` in SPL `search`: whole value, ASCII case-insensitive, any value of a multivalue field.
+pub fn equals(values: &Values<'_>, wanted: &str) -> bool {
+    values.any(|v| v.eq_ignore_ascii_case(wanted.as_bytes()))
+}
+
+/// Sources the ESCU `sysmon` macro selects (compared case-insensitively).
+pub const SYSMON_SOURCETYPE: &str = "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational";
+/// See [`SYSMON_SOURCETYPE`].
+pub const SYSMON_SOURCES: [&str; 2] = [
+    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational",
+    "Syslog:Linux-Sysmon/Operational",
+];
+
+/// The `sysmon` macro as a gate over `sourcetype` and `source`.
+pub fn sysmon(sourcetype: &Values<'_>, source: &Values<'_>) -> bool {
+    equals(sourcetype, SYSMON_SOURCETYPE) || SYSMON_SOURCES.iter().any(|s| equals(source, s))
+}
+
+/// CIM Endpoint data-model fill for `dest`, `user`, `process`, `parent_process`:
+/// `if(isnull(x) OR x="","unknown",x)`.
+pub fn unknown_if_null(v: Values<'_>) -> Values<'_> {
+    if v.is_null() {
+        Values::One(b"unknown")
+    } else {
+        v
+    }
+}
+
+/// CIM Endpoint fill for `process_name` from `process` (and `parent_process_name`
+/// from `parent_process`): the value if present, else
+/// `replace(process,"^\s*([^\s]+).*","\1")`, else `unknown`.
+pub fn name_from_command_line<'a>(name: Values<'a>, command_line: &Values<'a>) -> Values<'a> {
+    if !name.is_null() {
+        return name;
+    }
+    if command_line.is_null() {
+        return Values::One(b"unknown");
+    }
+    let list = command_line
+        .iter()
+        .map(|cmd| Cow::Owned(first_token(cmd)))
+        .collect();
+    Values::from_list(list)
+}
+
+/// `replace(x,"^\s*([^\s]+).*","\1")`: PCRE `.` stops at a newline, so text
+/// after the first newline survives the replacement.
+fn first_token(cmd: &[u8]) -> Vec<u8> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c');
+    let lead = cmd.iter().take_while(|b| is_space(b)).count();
+    let token_len = cmd[lead..].iter().take_while(|b| !is_space(b)).count();
+    if token_len == 0 {
+        return cmd.to_vec();
+    }
+    let token = &cmd[lead..lead + token_len];
+    let rest = &cmd[lead + token_len..];
+    let tail = match rest.iter().position(|&b| b == b'\n') {
+        Some(nl) => &rest[nl..],
+        None => &[][..],
+    };
+    [token, tail].concat()
+}
+
+/// CIM Endpoint fill for `vendor_product`: the value, else `vendor product`,
+/// `vendor`, `product`, `sourcetype`, and finally `unknown`.
+pub fn vendor_product<'a>(
+    vendor_product: Values<'a>,
+    vendor: &Values<'a>,
+    product: &Values<'a>,
+    sourcetype: &Values<'a>,
+) -> Values<'a> {
+    let first = |v: &Values<'a>| v.iter().next().map(<[u8]>::to_vec);
+    if !vendor_product.is_null() {
+        return vendor_product;
+    }
+    let owned = match (first(vendor), first(product)) {
+        (Some(v), Some(p)) => [v, b" ".to_vec(), p].concat(),
+        (Some(v), None) => v,
+        (None, Some(p)) => p,
+        (None, None) => match first(sourcetype) {
+            Some(st) => st,
+            None => return Values::One(b"unknown"),
+        },
+    };
+    Values::from_list(vec![Cow::Owned(owned)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::bytes::Regex;
+
+    use crate::detect::spec::Binary;
+
+    fn one(s: &str) -> Values<'_> {
+        Values::one(s.as_bytes())
+    }
+
+    fn many<'a>(list: &[&'a str]) -> Values<'a> {
+        Values::from_list(list.iter().map(|s| Cow::Borrowed(s.as_bytes())).collect())
+    }
+
+    #[test]
+    fn rfc1918_edges() {
+        let f = DestFilter::new(CidrSet::Rfc1918);
+        let cases = [
+            ("10.0.0.1", false),
+            ("10.255.255.255", false),
+            ("11.0.0.1", true),
+            ("9.255.255.255", true),
+            ("172.15.255.255", true),
+            ("172.16.0.0", false),
+            ("172.31.255.255", false),
+            ("172.32.0.0", true),
+            ("192.168.0.1", false),
+            ("192.169.0.1", true),
+            ("192.167.255.255", true),
+            ("8.8.8.8", true),
+            ("127.0.0.1", true),
+            ("::1", true),
+            ("fe80::1", true),
+            ("::ffff:10.0.0.1", true),
+            ("2001:db8::1", true),
+            ("not-an-ip", true),
+            ("-", true),
+            ("10.0.0.1 ", true),
+        ];
+        for (ip, kept) in cases {
+            assert_eq!(f.passes(&one(ip)), kept, "{ip}");
+        }
+    }
+
+    #[test]
+    fn extended_set_adds_v15_ranges_and_ipv6_private() {
+        let f = DestFilter::new(CidrSet::Extended);
+        let cases = [
+            ("127.0.0.1", false),
+            ("169.254.1.1", false),
+            ("100.64.0.1", false),
+            ("100.128.0.1", true),
+            ("224.0.0.251", false),
+            ("255.255.255.255", false),
+            ("198.18.0.1", false),
+            ("198.20.0.1", true),
+            ("203.0.113.9", false),
+            ("::1", false),
+            ("fe80::1", false),
+            ("fd00::1", false),
+            ("2001:db8::1", true),
+            ("::ffff:10.0.0.1", true),
+            ("8.8.8.8", true),
+            ("172.32.0.1", true),
+        ];
+        for (ip, kept) in cases {
+            assert_eq!(f.passes(&one(ip)), kept, "{ip}");
+        }
+    }
+
+    #[test]
+    fn multivalue_dest_ip_follows_each_operator() {
+        let mixed = many(&["10.1.1.1", "192.168.1.1"]);
+        // Each != term finds some value outside its own range.
+        assert!(DestFilter::new(CidrSet::Rfc1918).passes(&mixed));
+        assert!(!DestFilter::new(CidrSet::Extended).passes(&mixed));
+        let both_ten = many(&["10.1.1.1", "10.2.2.2"]);
+        assert!(!DestFilter::new(CidrSet::Rfc1918).passes(&both_ten));
+        let public_and_private = many(&["8.8.8.8", "10.1.1.1"]);
+        assert!(DestFilter::new(CidrSet::Rfc1918).passes(&public_and_private));
+        assert!(!DestFilter::new(CidrSet::Extended).passes(&public_and_private));
+    }
+
+    #[test]
+    fn process_name_is_whole_value_and_ascii_case_insensitive() {
+        assert!(equals(&one("RegSvcs.exe"), "regsvcs.exe"));
+        assert!(equals(&one("REGSVCS.EXE"), "regsvcs.exe"));
+        assert!(!equals(&one("regsvcs.exe "), "regsvcs.exe"));
+        assert!(!equals(&one("xregsvcs.exe"), "regsvcs.exe"));
+        assert!(!equals(&one("C:\\Windows\\regsvcs.exe"), "regsvcs.exe"));
+        assert!(!equals(&Values::Null, "regsvcs.exe"));
+        assert!(equals(&many(&["cmd.exe", "RegSvcs.exe"]), "regsvcs.exe"));
+        // Non-ASCII case folding is not applied (the long s does not fold to s).
+        assert!(!equals(&one("regſvcs.exe"), "regsvcs.exe"));
+    }
+
+    #[test]
+    fn noargs_regex_vectors() {
+        let re = Regex::new(Binary::Regsvcs.noargs_pattern()).unwrap();
+        let cases = [
+            (
+                r"C:\Windows\Microsoft.NET\Framework\v4.0.30319\RegSvcs.exe",
+                true,
+            ),
+            (
+                r#""C:\Windows\Microsoft.NET\Framework\v4.0.30319\RegSvcs.exe""#,
+                true,
+            ),
+            (r#""C:\Windows\RegSvcs.exe"  "#, true),
+            (r#""C:\Windows\RegSvcs.exe"     "#, false),
+            ("RegSvcs.exe /u", true),
+            ("RegSvcs.exe /u x", false),
+            ("regsvcs.exe\r\n", true),
+            ("regsvcs.exe\n", true),
+            ("regsvcs.exe\n\n", false),
+            ("regsvcs.exe\nx", false),
+            ("unknown", false),
+            ("null", false),
+            (
+                r#""C:\Windows\Microsoft.NET\Framework\v4.0.30319\regsvcs.exe" T1121.dll"#,
+                false,
+            ),
+            ("REGSVCS.EXE", true),
+            ("regsvcs.exe.exe", true),
+            ("regsvcs.exeabcd", true),
+            ("regsvcs.exeabcde", false),
+            ("regsvcs.exeéééé", true),
+            ("regsvcs.exe\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", false),
+            ("regsvcsXexe", false),
+        ];
+        for (process, matched) in cases {
+            assert_eq!(re.is_match(process.as_bytes()), matched, "{process:?}");
+        }
+        let regasm = Regex::new(Binary::Regasm.noargs_pattern()).unwrap();
+        assert!(regasm.is_match(br#""C:\x\RegAsm.exe""#));
+        assert!(!regasm.is_match(b"RegAsm.exe payload.dll"));
+    }
+
+    #[test]
+    fn sysmon_gate_matches_the_macro() {
+        assert!(sysmon(
+            &one("xmlwineventlog:microsoft-windows-sysmon/operational"),
+            &Values::Null
+        ));
+        assert!(sysmon(
+            &one("XmlWinEventLog"),
+            &one("XmlWinEventLog:Microsoft-Windows-Sysmon/Operational")
+        ));
+        assert!(sysmon(
+            &Values::Null,
+            &one("Syslog:Linux-Sysmon/Operational")
+        ));
+        assert!(!sysmon(
+            &one("XmlWinEventLog"),
+            &one("WinEventLog:Security")
+        ));
+        assert!(!sysmon(&Values::Null, &Values::Null));
+    }
+
+    #[test]
+    fn cim_fills() {
+        assert_eq!(unknown_if_null(Values::Null), one("unknown"));
+        assert_eq!(unknown_if_null(one("h")), one("h"));
+        let from = |cmd: &str| {
+            let v = name_from_command_line(Values::Null, &one(cmd));
+            let first = v.iter().next().unwrap().to_vec();
+            first
+        };
+        assert_eq!(from("  regsvcs.exe /u x"), b"regsvcs.exe");
+        assert_eq!(from(r#""C:\a b\x.exe" y"#), br#""C:\a"#);
+        assert_eq!(from("a b\nc d"), b"a\nc d");
+        assert_eq!(
+            name_from_command_line(Values::Null, &Values::Null),
+            one("unknown")
+        );
+        assert_eq!(name_from_command_line(one("n"), &one("c")), one("n"));
+        let vp = |v, p, st| {
+            let out = vendor_product(Values::Null, &v, &p, &st);
+            let first = out.iter().next().unwrap().to_vec();
+            first
+        };
+        assert_eq!(
+            vp(one("Microsoft"), one("Sysmon"), Values::Null),
+            b"Microsoft Sysmon"
+        );
+        assert_eq!(
+            vp(Values::Null, Values::Null, one("XmlWinEventLog")),
+            b"XmlWinEventLog"
+        );
+        assert_eq!(vp(Values::Null, Values::Null, Values::Null), b"unknown");
+    }
+}

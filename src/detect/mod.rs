@@ -1,0 +1,581 @@
+//! The detection engine: filters rows and group-by-aggregates them as the two ESCU searches do; no I/O, no serde, no clock.
+//!
+//! Rows arrive through the [`Row`] trait, one at a time, in any chunking and
+//! any order; the result depends on neither. The engine keeps one group
+//! table whose accumulators merge, so the same code serves a single process,
+//! the map phase on each indexer ([`Engine::drain_partials`]) and the reduce
+//! phase that merges their partial rows ([`Engine::finish`]).
+
+mod aggregate;
+mod event;
+mod filter;
+mod render;
+mod spec;
+
+pub use aggregate::{compare_tuples, compare_values, parse_number, Acc, GroupLimit, Groups};
+pub use event::{OwnedRow, Row, Values};
+pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
+pub use render::{number, BadFormat, TimeRender};
+pub use spec::{is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PREFIXES};
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::bytes::Regex;
+
+use aggregate::encode_part;
+
+/// How rows are read: raw events or pre-aggregated `stats`/`tstats` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputShape {
+    /// Per row: a numeric `count` makes it pre-aggregated, else it is one event.
+    Auto,
+    /// Every row is one event at `_time`.
+    Events,
+    /// Every row is pre-aggregated (`count`, `firstTime`, `lastTime`).
+    Aggregated,
+}
+
+/// Everything the engine needs, already validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Which detection.
+    pub mode: Mode,
+    /// regsvcs.exe or regasm.exe.
+    pub binary: Binary,
+    /// Row shape rule.
+    pub input: InputShape,
+    /// Destination ranges excluded by the network mode.
+    pub cidrs: CidrSet,
+    /// Require the `sysmon` macro's source/sourcetype.
+    pub sysmon: bool,
+    /// Apply the CIM Endpoint data-model fills before selecting (noargs).
+    pub cim_fill: bool,
+    /// How firstTime/lastTime are written.
+    pub time: TimeRender,
+    /// Most groups the table may hold.
+    pub max_groups: usize,
+}
+
+/// Default for [`Config::max_groups`]: one million groups.
+pub const DEFAULT_MAX_GROUPS: usize = 1_000_000;
+
+/// Most group memberships one row may produce (the product of its multivalue
+/// BY-field sizes); a row past this is refused, never truncated.
+pub const MAX_MEMBERSHIPS_PER_ROW: usize = 100_000;
+
+impl Config {
+    /// The defaults of the SPL command for a mode, rendering in `tz`.
+    pub fn new(mode: Mode, time: TimeRender) -> Config {
+        Config {
+            mode,
+            binary: Binary::Regsvcs,
+            input: InputShape::Auto,
+            cidrs: CidrSet::Rfc1918,
+            sysmon: false,
+            cim_fill: false,
+            time,
+            max_groups: DEFAULT_MAX_GROUPS,
+        }
+    }
+}
+
+/// A limit was reached; the search must stop rather than lose rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// More distinct groups than [`Config::max_groups`].
+    TooManyGroups {
+        /// The limit.
+        limit: usize,
+    },
+    /// One row's multivalue BY fields multiply to too many memberships.
+    TooManyMemberships {
+        /// Memberships the row would produce.
+        count: usize,
+    },
+    /// A time could not be rendered.
+    Render(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::TooManyGroups { limit } => write!(
+                f,
+                "more than {limit} distinct groups; raise max_groups or narrow the search (results are never truncated)"
+            ),
+            Error::TooManyMemberships { count } => write!(
+                f,
+                "one row's multivalue fields expand to {count} groups, more than {MAX_MEMBERSHIPS_PER_ROW}"
+            ),
+            Error::Render(e) => write!(f, "cannot render a time: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Row accounting: every row read ends in exactly one of kept, filtered or
+/// dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows that passed the detection's selection (process, EventID, CIDR, sysmon).
+    pub rows_matched: u64,
+    /// Rows that did not pass the selection.
+    pub rows_filtered: u64,
+    /// Matched rows dropped because a BY field was null (network mode).
+    pub rows_dropped_missing: u64,
+    /// Matched rows dropped because `process` failed the noargs regex.
+    pub rows_dropped_regex: u64,
+    /// Matched rows that joined at least one group.
+    pub rows_kept: u64,
+    /// Per BY field, matched rows in which it was null (a row may count for several).
+    pub missing: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    /// True when `rows_in = rows_kept + rows_filtered + rows_dropped_*`.
+    pub fn balanced(&self) -> bool {
+        self.rows_in
+            == self.rows_kept
+                + self.rows_filtered
+                + self.rows_dropped_missing
+                + self.rows_dropped_regex
+            && self.rows_matched
+                == self.rows_kept + self.rows_dropped_missing + self.rows_dropped_regex
+    }
+
+    /// Adds another process's or chunk's counts.
+    pub fn merge(&mut self, other: &Stats) {
+        self.rows_in += other.rows_in;
+        self.rows_matched += other.rows_matched;
+        self.rows_filtered += other.rows_filtered;
+        self.rows_dropped_missing += other.rows_dropped_missing;
+        self.rows_dropped_regex += other.rows_dropped_regex;
+        self.rows_kept += other.rows_kept;
+        for (k, v) in &other.missing {
+            *self.missing.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// A finished table: column names and rows of byte values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, one value per column.
+    pub rows: Vec<Vec<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Extras {
+    time: usize,
+    count: usize,
+    first: usize,
+    last: usize,
+    event_id: Option<usize>,
+    source: Option<usize>,
+    sourcetype: Option<usize>,
+    vendor: Option<usize>,
+    product: Option<usize>,
+}
+
+/// The detection engine for one process.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Config,
+    fields: Vec<&'static str>,
+    extras: Extras,
+    dest: DestFilter,
+    regex: Regex,
+    groups: Groups,
+    stats: Stats,
+    key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Event,
+    Aggregated(f64),
+}
+
+impl Engine {
+    /// A new engine with an empty group table.
+    pub fn new(cfg: Config) -> Engine {
+        let mut fields: Vec<&'static str> = cfg.mode.by_fields().to_vec();
+        let mut push = |name: &'static str| {
+            fields.push(name);
+            fields.len() - 1
+        };
+        let time = push("_time");
+        let count = push("count");
+        let first = push("firstTime");
+        let last = push("lastTime");
+        let event_id = (cfg.mode == Mode::Network).then(|| push("EventID"));
+        let fills = cfg.cim_fill && cfg.mode == Mode::Noargs;
+        let source = cfg.sysmon.then(|| push("source"));
+        let sourcetype = (cfg.sysmon || fills).then(|| push("sourcetype"));
+        let (vendor, product) = if fills {
+            (Some(push("vendor")), Some(push("product")))
+        } else {
+            (None, None)
+        };
+        let extras = Extras {
+            time,
+            count,
+            first,
+            last,
+            event_id,
+            source,
+            sourcetype,
+            vendor,
+            product,
+        };
+        let regex = Regex::new(cfg.binary.noargs_pattern()).unwrap_or_else(|_| {
+            // The two patterns are constants covered by unit tests.
+            Regex::new(r"[^\s\S]").expect("an empty-match regex always compiles")
+        });
+        Engine {
+            dest: DestFilter::new(cfg.cidrs),
+            groups: Groups::new(cfg.max_groups),
+            cfg,
+            fields,
+            extras,
+            regex,
+            stats: Stats::default(),
+            key: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The field names the engine reads, in the index order [`Row::get`] uses.
+    pub fn fields(&self) -> &[&'static str] {
+        &self.fields
+    }
+
+    /// A literal that every row able to match contains, ASCII case aside
+    /// (`regsvcs.exe` or `regasm.exe`): both detections select on
+    /// `process_name` (or `original_file_name`) equal to it, and the CIM
+    /// fill derives `process_name` from `process`. Readers use it to skip rows
+    /// without decoding them; such rows go to [`Engine::skip`].
+    pub fn needle(&self) -> &'static str {
+        self.cfg.binary.exe()
+    }
+
+    /// Counts rows that a reader skipped because they lack [`Engine::needle`].
+    pub fn skip(&mut self, rows: u64) {
+        self.stats.rows_in += rows;
+        self.stats.rows_filtered += rows;
+    }
+
+    /// The accounting so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of groups held.
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Filters one row and adds its group memberships.
+    ///
+    /// # Errors
+    ///
+    /// A group or membership limit was reached.
+    pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
+        self.stats.rows_in += 1;
+        let shape = self.shape(row);
+        let x = self.extras;
+        if self.cfg.sysmon {
+            let st = x.sourcetype.map_or(Values::Null, |i| row.get(i));
+            let src = x.source.map_or(Values::Null, |i| row.get(i));
+            if !filter::sysmon(&st, &src) {
+                self.stats.rows_filtered += 1;
+                return Ok(());
+            }
+        }
+        match self.cfg.mode {
+            Mode::Network => self.push_network(row, shape),
+            Mode::Noargs => self.push_noargs(row, shape),
+        }
+    }
+
+    fn shape<R: Row + ?Sized>(&self, row: &R) -> Shape {
+        let count = || match row.get(self.extras.count) {
+            Values::One(v) => parse_number(v),
+            _ => None,
+        };
+        match self.cfg.input {
+            InputShape::Events => Shape::Event,
+            InputShape::Aggregated => Shape::Aggregated(count().unwrap_or(1.0)),
+            InputShape::Auto => count().map_or(Shape::Event, Shape::Aggregated),
+        }
+    }
+
+    fn push_network<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+        let exe = self.cfg.binary.exe();
+        let event_ok = match (shape, self.extras.event_id) {
+            (Shape::Event, Some(i)) => row.get(i).any(|v| v == b"3"),
+            _ => true,
+        };
+        let by = self.cfg.mode.by_fields();
+        let dest_ip = by.iter().position(|f| *f == "dest_ip").map(|i| row.get(i));
+        let process_name = by
+            .iter()
+            .position(|f| *f == "process_name")
+            .map(|i| row.get(i));
+        let selected = event_ok
+            && process_name.is_some_and(|p| filter::equals(&p, exe))
+            && dest_ip.is_some_and(|d| d.is_null() || self.dest.passes(&d));
+        if !selected {
+            self.stats.rows_filtered += 1;
+            return Ok(());
+        }
+        self.stats.rows_matched += 1;
+        let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
+        let mut missing = false;
+        for (name, v) in by.iter().zip(&values) {
+            if v.is_null() {
+                *self.stats.missing.entry(name).or_default() += 1;
+                missing = true;
+            }
+        }
+        if missing {
+            self.stats.rows_dropped_missing += 1;
+            return Ok(());
+        }
+        let acc = self.row_acc(row, shape);
+        let lists: Vec<Vec<&[u8]>> = values.iter().map(|v| v.iter().collect()).collect();
+        self.add_memberships(&lists, &acc)?;
+        self.stats.rows_kept += 1;
+        Ok(())
+    }
+
+    fn push_noargs<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+        let by = self.cfg.mode.by_fields();
+        let mut values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
+        if self.cfg.cim_fill {
+            self.fill(row, &mut values);
+        }
+        let at = |name: &str| by.iter().position(|f| *f == name);
+        let (Some(pn), Some(ofn), Some(proc_i)) =
+            (at("process_name"), at("original_file_name"), at("process"))
+        else {
+            return Ok(());
+        };
+        let selected = filter::equals(&values[pn], self.cfg.binary.exe())
+            || filter::equals(&values[ofn], self.cfg.binary.original_file_name());
+        if !selected {
+            self.stats.rows_filtered += 1;
+            return Ok(());
+        }
+        self.stats.rows_matched += 1;
+        // tstats fillnull_value=null: a null BY field is the string "null".
+        let mut lists: Vec<Vec<&[u8]>> = values
+            .iter()
+            .map(|v| {
+                if v.is_null() {
+                    vec![&b"null"[..]]
+                } else {
+                    v.iter().collect()
+                }
+            })
+            .collect();
+        // `regex process=...` runs after stats, on each group's single
+        // `process` value; filtering the values first gives the same groups.
+        lists[proc_i].retain(|p| self.regex.is_match(p));
+        if lists[proc_i].is_empty() {
+            self.stats.rows_dropped_regex += 1;
+            return Ok(());
+        }
+        let acc = self.row_acc(row, shape);
+        self.add_memberships(&lists, &acc)?;
+        self.stats.rows_kept += 1;
+        Ok(())
+    }
+
+    fn fill<'a, R: Row + ?Sized>(&self, row: &'a R, values: &mut [Values<'a>]) {
+        let by = self.cfg.mode.by_fields();
+        let at = |name: &str| by.iter().position(|f| *f == name);
+        for name in ["dest", "user", "process", "parent_process"] {
+            if let Some(i) = at(name) {
+                let v = std::mem::replace(&mut values[i], Values::Null);
+                values[i] = filter::unknown_if_null(v);
+            }
+        }
+        for (name, cmd) in [
+            ("process_name", "process"),
+            ("parent_process_name", "parent_process"),
+        ] {
+            if let (Some(i), Some(c)) = (at(name), at(cmd)) {
+                let cmd = values[c].clone();
+                let v = std::mem::replace(&mut values[i], Values::Null);
+                values[i] = filter::name_from_command_line(v, &cmd);
+            }
+        }
+        if let Some(i) = at("vendor_product") {
+            let get = |f: Option<usize>| f.map_or(Values::Null, |f| row.get(f));
+            let (vendor, product) = (get(self.extras.vendor), get(self.extras.product));
+            let sourcetype = get(self.extras.sourcetype);
+            let v = std::mem::replace(&mut values[i], Values::Null);
+            values[i] = filter::vendor_product(v, &vendor, &product, &sourcetype);
+        }
+    }
+
+    fn row_acc<R: Row + ?Sized>(&self, row: &R, shape: Shape) -> Acc {
+        let numbers = |i: usize| {
+            let v = row.get(i);
+            let list: Vec<f64> = v.iter().filter_map(parse_number).collect();
+            list
+        };
+        let mut acc = Acc::default();
+        match shape {
+            Shape::Event => {
+                acc.count = 1.0;
+                for t in numbers(self.extras.time) {
+                    acc.first = acc.first.min(t);
+                    acc.last = acc.last.max(t);
+                }
+            }
+            Shape::Aggregated(count) => {
+                acc.count = count;
+                for t in numbers(self.extras.first) {
+                    acc.first = acc.first.min(t);
+                }
+                for t in numbers(self.extras.last) {
+                    acc.last = acc.last.max(t);
+                }
+            }
+        }
+        acc
+    }
+
+    fn add_memberships(&mut self, lists: &[Vec<&[u8]>], acc: &Acc) -> Result<(), Error> {
+        let total = lists
+            .iter()
+            .try_fold(1usize, |n, l| n.checked_mul(l.len()))
+            .unwrap_or(usize::MAX);
+        if total > MAX_MEMBERSHIPS_PER_ROW {
+            return Err(Error::TooManyMemberships { count: total });
+        }
+        let mut index = vec![0usize; lists.len()];
+        for _ in 0..total {
+            self.key.clear();
+            for (list, &i) in lists.iter().zip(&index) {
+                encode_part(&mut self.key, list[i]);
+            }
+            self.groups
+                .add(&self.key, acc)
+                .map_err(|GroupLimit(limit)| Error::TooManyGroups { limit })?;
+            // Odometer over the value lists: the cartesian product, no dedup.
+            for (slot, list) in index.iter_mut().zip(lists).rev() {
+                *slot += 1;
+                if *slot < list.len() {
+                    break;
+                }
+                *slot = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.cfg
+            .mode
+            .by_fields()
+            .iter()
+            .chain(AGGREGATES.iter())
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// Takes the groups accumulated so far as partial rows for the reduce
+    /// phase: the BY fields, `count`, and `firstTime`/`lastTime` as epoch
+    /// seconds. The table is left empty.
+    pub fn drain_partials(&mut self) -> Table {
+        let rows = self
+            .groups
+            .drain_sorted()
+            .into_iter()
+            .map(|(mut key, acc)| {
+                key.push(number(acc.count).into_bytes());
+                key.push(
+                    acc.first_time()
+                        .map(number)
+                        .unwrap_or_default()
+                        .into_bytes(),
+                );
+                key.push(acc.last_time().map(number).unwrap_or_default().into_bytes());
+                key
+            })
+            .collect();
+        Table {
+            columns: self.columns(),
+            rows,
+        }
+    }
+
+    /// The final result: every group, sorted by its BY tuple, with
+    /// `firstTime`/`lastTime` rendered. The table is left empty.
+    ///
+    /// # Errors
+    ///
+    /// A time cannot be rendered in the configured format.
+    pub fn finish(&mut self) -> Result<Table, Error> {
+        let mut rows = Vec::with_capacity(self.groups.len());
+        for (mut key, acc) in self.groups.drain_sorted() {
+            let render = |t: Option<f64>| -> Result<Vec<u8>, Error> {
+                match t {
+                    None => Ok(Vec::new()),
+                    Some(t) => self
+                        .cfg
+                        .time
+                        .time(t)
+                        .map(String::into_bytes)
+                        .map_err(|BadFormat(e)| Error::Render(e)),
+                }
+            };
+            key.push(number(acc.count).into_bytes());
+            key.push(render(acc.first_time())?);
+            key.push(render(acc.last_time())?);
+            rows.push(key);
+        }
+        Ok(Table {
+            columns: self.columns(),
+            rows,
+        })
+    }
+
+    /// A WARN text when matched rows were dropped only because BY fields were
+    /// missing, naming the fields and counts.
+    pub fn missing_field_warning(&self) -> Option<String> {
+        let s = &self.stats;
+        if s.rows_dropped_missing == 0 {
+            return None;
+        }
+        let exe = self.cfg.binary.exe();
+        let mut fields: Vec<(&str, u64)> = s.missing.iter().map(|(k, v)| (*k, *v)).collect();
+        fields.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let what = if fields.len() == 1 {
+            format!("{} is missing", fields[0].0)
+        } else {
+            let list: Vec<String> = fields.iter().map(|(f, n)| format!("{f} ({n})")).collect();
+            format!("BY fields are missing: {}", list.join(", "))
+        };
+        Some(format!(
+            "{} {exe} connections were dropped because {what}; check the Sysmon add-on version and its CIM field extractions",
+            s.rows_dropped_missing
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

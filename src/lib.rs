@@ -1,0 +1,23 @@
+//! regsvcsdetect: the ESCU regsvcs.exe detections (MITRE T1218.009) as one Splunk chunked search command.
+//!
+//! `| regsvcsdetect mode=network` is "Detect Regsvcs with Network Connection"
+//! and `| regsvcsdetect mode=noargs` is "Detect Regsvcs with No Command Line
+//! Arguments", row for row. The binary speaks splunkd's chunked external
+//! search command protocol (SCP v2) on stdin/stdout, including the map/reduce
+//! split, and runs the same detections offline over event files.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: chunk framing and metadata types, nothing else.
+//! - [`body`]: CSV bodies to rows (with `__mv_` and a literal prefilter) and back.
+//! - [`detect`]: the detection engine, with no I/O.
+//! - [`options`]: the command's `name=value` options, for SPL and the CLI alike.
+//! - [`command`]: the getinfo/execute exchange; the one place that decides how errors reach Splunk.
+//! - [`cli`]: the binary's entry point and offline subcommands.
+
+pub mod body;
+pub mod cli;
+pub mod command;
+pub mod detect;
+pub mod options;
+pub mod protocol;

@@ -1,0 +1,307 @@
+//! Serde types for request metadata (getinfo, execute) and for reply metadata (configuration, inspector messages).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Error, ErrorKind};
+
+/// The `action` of a request chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The first request: describe the command.
+    Getinfo,
+    /// Every later request: process these rows.
+    Execute,
+    /// Anything else splunkd (or a bad driver) might send.
+    Other(String),
+    /// No `action` key at all.
+    Missing,
+}
+
+/// Parsed request metadata. Unknown keys are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Request {
+    action: Option<String>,
+    /// `finished` as sent: true on the last execute request.
+    pub finished: Option<bool>,
+    /// True when splunkd runs the command for preview results.
+    pub preview: Option<bool>,
+    /// Search context, sent with getinfo.
+    pub searchinfo: Option<SearchInfo>,
+}
+
+impl Request {
+    /// Parses metadata bytes. Invalid UTF-8 is replaced rather than refused.
+    ///
+    /// # Errors
+    ///
+    /// The metadata is not a JSON object, or a known key has the wrong type.
+    pub fn parse(bytes: &[u8], chunk: u64, offset: u64) -> Result<Request, Error> {
+        let text = String::from_utf8_lossy(bytes);
+        let invalid =
+            |reason: String| Error::new(ErrorKind::MetadataInvalid { reason }, chunk, offset);
+        if bytes.is_empty() {
+            return Err(invalid("the metadata is empty".into()));
+        }
+        let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if !value.is_object() {
+            return Err(invalid("the metadata is not a JSON object".into()));
+        }
+        Request::deserialize(value).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// The request's action.
+    pub fn action(&self) -> Action {
+        match self.action.as_deref() {
+            Some("getinfo") => Action::Getinfo,
+            Some("execute") => Action::Execute,
+            Some(other) => Action::Other(other.to_string()),
+            None => Action::Missing,
+        }
+    }
+}
+
+/// `searchinfo` of a getinfo request. `session_key` is deliberately not
+/// deserialized, so it can never reach an output or a log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SearchInfo {
+    /// Command arguments, quotes removed by splunkd.
+    pub args: Option<Vec<String>>,
+    /// Command arguments with their original quoting.
+    pub raw_args: Option<Vec<String>>,
+    /// The job's dispatch directory; empty or temporary in parse probes.
+    pub dispatch_dir: String,
+    /// Search id; `searchparsetmp_*` in parse probes.
+    pub sid: String,
+    /// App context.
+    pub app: String,
+    /// Search owner.
+    pub owner: String,
+    /// User running the search.
+    pub username: String,
+    /// splunkd's REST endpoint.
+    pub splunkd_uri: String,
+    /// Splunk version string.
+    pub splunk_version: String,
+    /// The whole search, percent-decoded.
+    #[serde(deserialize_with = "decoded")]
+    pub search: String,
+    /// Command name from the commands.conf stanza (8.x).
+    pub command: String,
+    /// limits.conf `maxresultrows`.
+    pub maxresultrows: Option<u64>,
+    /// Search window start, epoch seconds; `0` means unbounded.
+    #[serde(deserialize_with = "epoch")]
+    pub earliest_time: Option<f64>,
+    /// Search window end, epoch seconds; `0` means unbounded.
+    #[serde(deserialize_with = "epoch")]
+    pub latest_time: Option<f64>,
+}
+
+impl SearchInfo {
+    /// True for splunkd's parse-time probe processes, which must have no side effects.
+    pub fn is_probe(&self) -> bool {
+        let sid = self.sid.as_str();
+        sid.is_empty()
+            || sid == "tmp"
+            || sid.starts_with("searchparsetmp_")
+            || sid.ends_with("_tmp")
+            || self.dispatch_dir.is_empty()
+    }
+}
+
+fn decoded<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
+    Ok(percent_decode(&raw))
+}
+
+/// splunkd sends the times as strings (`"0"`, `"1627333200"`); the SDK's
+/// recorder wrote floats. Accept both, and treat unparseable text as absent.
+fn epoch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|t| t.is_finite()),
+        _ => None,
+    })
+}
+
+/// Decodes `%XX` escapes (and `+` as a space is left alone, as splunkd encodes
+/// spaces as `%20`). Malformed escapes are kept literally; invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Inspector messages and metrics carried on any reply.
+#[derive(Debug, Default, Clone)]
+pub struct Inspector {
+    messages: Vec<(String, String)>,
+    metrics: Map<String, Value>,
+}
+
+impl Inspector {
+    /// Adds a message; `level` is `DEBUG`, `INFO`, `WARN` or `ERROR`.
+    pub fn message(&mut self, level: &str, text: impl Into<String>) {
+        self.messages.push((level.to_string(), text.into()));
+    }
+
+    /// Sets `metric.<name>`.
+    pub fn metric(&mut self, name: &str, value: impl Into<Value>) {
+        self.metrics.insert(format!("metric.{name}"), value.into());
+    }
+
+    /// The messages added so far.
+    pub fn messages(&self) -> &[(String, String)] {
+        &self.messages
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.metrics.is_empty()
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        if !self.messages.is_empty() {
+            let list = self
+                .messages
+                .iter()
+                .map(|(l, t)| Value::from(vec![l.clone(), t.clone()]))
+                .collect::<Vec<_>>();
+            map.insert("messages".into(), Value::Array(list));
+        }
+        for (k, v) in &self.metrics {
+            map.insert(k.clone(), v.clone());
+        }
+        Value::Object(map)
+    }
+}
+
+/// Reply metadata. Keys are written in a fixed order with `inspector` first,
+/// since MLTK insists it precede `error`.
+#[derive(Debug, Default, Clone)]
+pub struct Reply {
+    /// Inspector messages and metrics.
+    pub inspector: Inspector,
+    /// getinfo: `streaming`, `stateful`, `events` or `reporting`.
+    pub kind: Option<&'static str>,
+    /// getinfo: fields splunkd must send.
+    pub required_fields: Option<Vec<String>>,
+    /// getinfo: the map-phase search run on the peers.
+    pub streaming_preop: Option<String>,
+    /// execute (and fatal getinfo errors): the finished flag.
+    pub finished: Option<bool>,
+    /// Fatal error text; set together with `finished: true`.
+    pub error: Option<String>,
+}
+
+impl Reply {
+    /// Serializes the reply metadata as compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            inspector: Option<Value>,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            kind: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            required_fields: Option<&'a [String]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            streaming_preop: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            finished: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
+        }
+        let wire = Wire {
+            inspector: (!self.inspector.is_empty()).then(|| self.inspector.to_value()),
+            kind: self.kind,
+            required_fields: self.required_fields.as_deref(),
+            streaming_preop: self.streaming_preop.as_deref(),
+            finished: self.finished,
+            error: self.error.as_deref(),
+        };
+        serde_json::to_vec(&wire).unwrap_or_else(|_| b"{\"finished\":true}".to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getinfo_metadata_tolerates_unknown_keys_and_string_times() {
+        let meta = br#"{"action":"getinfo","preview":false,"streaming_command_will_restart":false,"searchinfo":{"args":["mode=network"],"raw_args":["mode=network"],"dispatch_dir":"/d","sid":"1.2","session_key":"secret","search":"search%20index%3Dmain%20%7C%20regsvcsdetect","earliest_time":"0","latest_time":1627333200.5,"future_key":{"x":1}}}"#;
+        let r = Request::parse(meta, 1, 0).unwrap();
+        assert_eq!(r.action(), Action::Getinfo);
+        let si = r.searchinfo.unwrap();
+        assert_eq!(si.search, "search index=main | regsvcsdetect");
+        assert_eq!(si.earliest_time, Some(0.0));
+        assert_eq!(si.latest_time, Some(1627333200.5));
+        assert!(!format!("{si:?}").contains("secret"));
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        for bad in [&b"[]"[..], b"42", b"{", b"", b"{\"finished\":\"yes\"}"] {
+            assert!(Request::parse(bad, 1, 0).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_metadata_is_replaced() {
+        let r = Request::parse(b"{\"action\":\"execute\",\"x\":\"\xff\"}", 2, 0).unwrap();
+        assert_eq!(r.action(), Action::Execute);
+    }
+
+    #[test]
+    fn probes_are_recognised() {
+        let si = |sid: &str, dir: &str| SearchInfo {
+            sid: sid.into(),
+            dispatch_dir: dir.into(),
+            ..SearchInfo::default()
+        };
+        assert!(si("searchparsetmp_1", "/d").is_probe());
+        assert!(si("", "/d").is_probe());
+        assert!(si("1.2_tmp", "/d").is_probe());
+        assert!(si("1.2", "").is_probe());
+        assert!(!si("1629786023.114", "/d").is_probe());
+    }
+
+    #[test]
+    fn reply_puts_inspector_first_and_error_last() {
+        let mut r = Reply {
+            finished: Some(true),
+            error: Some("boom".into()),
+            ..Reply::default()
+        };
+        r.inspector.message("ERROR", "boom");
+        assert_eq!(
+            String::from_utf8(r.to_json()).unwrap(),
+            r#"{"inspector":{"messages":[["ERROR","boom"]]},"finished":true,"error":"boom"}"#
+        );
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+    }
+}

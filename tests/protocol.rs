@@ -1,0 +1,156 @@
+//! Protocol behaviour of the real binary, written as specs over request builders.
+
+use crate::util::*;
+
+#[test]
+fn probe_answers_getinfo_and_exits_0_without_side_effects() {
+    let out = run(&getinfo(&["mode=network"]));
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty());
+    let replies = parse_chunks(&out.stdout);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].meta["type"], "reporting");
+    assert!(replies[0].body.is_empty());
+}
+
+#[test]
+fn empty_stream_exits_0_with_no_output() {
+    let out = run(b"");
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn required_fields_are_exactly_what_network_mode_reads() {
+    let replies = parse_chunks(&run(&getinfo(&["mode=network"])).stdout);
+    let fields: Vec<String> = replies[0].meta["required_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for f in [
+        "dest_ip",
+        "process_name",
+        "EventID",
+        "_time",
+        "All_Traffic.dest_ip",
+        "count",
+        "firstTime",
+    ] {
+        assert!(
+            fields.contains(&f.to_string()),
+            "{f} missing from {fields:?}"
+        );
+    }
+    assert!(
+        !fields.contains(&"process".to_string()),
+        "network mode does not read process"
+    );
+    assert!(
+        !fields.contains(&"source".to_string()),
+        "source is read only with sysmon=t"
+    );
+}
+
+#[test]
+fn reduce_getinfo_declares_the_map_phase() {
+    let replies = parse_chunks(&run(&getinfo(&["mode=noargs", "binary=regasm"])).stdout);
+    assert_eq!(
+        replies[0].meta["streaming_preop"],
+        "regsvcsdetect phase=map mode=noargs binary=regasm"
+    );
+    let replies = parse_chunks(&run(&getinfo(&["mode=noargs", "distributed=f"])).stdout);
+    assert!(replies[0].meta.get("streaming_preop").is_none());
+    let replies = parse_chunks(&run(&getinfo(&["mode=noargs", "phase=map"])).stdout);
+    assert_eq!(replies[0].meta, serde_json::json!({"type": "streaming"}));
+}
+
+#[test]
+fn bad_options_are_all_reported_in_the_getinfo_reply_then_exit_1() {
+    let input = [
+        getinfo(&["mode=dns", "nosuch=1", "tz=Nowhere/Land"]),
+        execute(b"", true),
+    ]
+    .concat();
+    let out = run(&input);
+    assert_eq!(out.status.code(), Some(1));
+    let replies = parse_chunks(&out.stdout);
+    assert_eq!(replies.len(), 1, "nothing after the error reply");
+    let errors = replies[0].messages();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.iter().all(|(level, _)| level == "ERROR"));
+    assert!(errors.iter().any(|(_, t)| t.contains("\"dns\"")));
+    assert!(errors.iter().any(|(_, t)| t.contains("nosuch")));
+    assert!(errors.iter().any(|(_, t)| t.contains("Nowhere/Land")));
+    assert_eq!(replies[0].meta["finished"], true);
+    assert!(replies[0].meta["error"].is_string());
+}
+
+#[test]
+fn every_request_gets_exactly_one_reply_and_intermediate_replies_are_empty() {
+    let body = format!("{NETWORK_HEADER}\n{}", network_row(&[]));
+    let input = [
+        getinfo(&["mode=network"]),
+        execute(body.as_bytes(), false),
+        execute(b"", false),
+        execute(body.as_bytes(), true),
+    ]
+    .concat();
+    let replies = parse_chunks(&run(&input).stdout);
+    assert_eq!(replies.len(), 4);
+    for r in &replies[1..3] {
+        assert_eq!(r.meta, serde_json::json!({"finished": false}));
+        assert!(r.body.is_empty());
+    }
+    let (header, rows) = replies[3].table();
+    assert_eq!(header.len(), 22);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][19], "2", "both events land in one group");
+}
+
+#[test]
+fn times_follow_the_tz_environment_by_default() {
+    let body = format!("{NETWORK_HEADER}\n{}", network_row(&[]));
+    let input = [getinfo(&["mode=network"]), execute(body.as_bytes(), true)].concat();
+    let out = run_with(&input, &[], &[("TZ", "America/New_York")]);
+    let (_, rows) = parse_chunks(&out.stdout)[1].table();
+    assert_eq!(rows[0][20], "2023-11-14T17:13:20");
+    let out = run_with(&input, &[], &[("TZ", "UTC")]);
+    let (_, rows) = parse_chunks(&out.stdout)[1].table();
+    assert_eq!(rows[0][20], "2023-11-14T22:13:20");
+}
+
+#[test]
+fn session_key_never_reaches_any_output() {
+    let body = format!("{NETWORK_HEADER}\n{}", network_row(&[]));
+    for args in [&["mode=network"][..], &["mode=bad"][..]] {
+        let input = [getinfo(args), execute(body.as_bytes(), true)].concat();
+        let out = run(&input);
+        let all = [out.stdout, out.stderr].concat();
+        assert!(!String::from_utf8_lossy(&all).contains("SESSION-KEY-MUST-NOT-LEAK"));
+    }
+}
+
+#[test]
+fn closed_stdout_ends_the_process_quietly() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(&getinfo(&["mode=network"]));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

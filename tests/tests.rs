@@ -1,0 +1,13 @@
+//! One integration binary (one link step on a 2-core machine); each module is one concern.
+
+#![allow(clippy::unwrap_used)]
+
+// Builders for request chunks and a parser for reply chunks.
+mod util;
+
+// Golden protocol sessions: tests/fixtures/sessions/<name>.in against <name>.out.
+mod sessions;
+// Real splunkd recordings from ../shared, with the getinfo chunk replaced.
+mod recordings;
+// Protocol behaviour of the real binary, as specs.
+mod protocol;
