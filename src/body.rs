@@ -244,6 +244,7 @@ impl<'a> Iterator for Records<'a> {
 #[derive(Debug)]
 pub struct BodyReader {
     needle: Regex,
+    bypass: Option<String>,
     scratch: Vec<u8>,
     record: ByteRecord,
 }
@@ -261,13 +262,15 @@ pub struct BodyCounts {
 
 impl BodyReader {
     /// A reader whose prefilter looks for `needle`, ignoring ASCII case.
-    pub fn new(needle: &str) -> BodyReader {
+    /// Bodies whose header has a `bypass` column are decoded whole.
+    pub fn new(needle: &str, bypass: Option<&str>) -> BodyReader {
         let pattern = format!("(?i-u:{})", regex::escape(needle));
         let needle = Regex::new(&pattern).unwrap_or_else(|_| {
             Regex::new("").expect("the empty pattern always compiles and matches every row")
         });
         BodyReader {
             needle,
+            bypass: bypass.map(str::to_string),
             scratch: Vec::new(),
             record: ByteRecord::new(),
         }
@@ -295,6 +298,10 @@ impl BodyReader {
         let header = parse_one(header_text, &mut self.record)
             .map_err(|e| BodyError(format!("cannot read the CSV header: {e}")))?;
         let columns = Columns::new(&header, fields, prefixes);
+        let decode_all = self
+            .bypass
+            .as_ref()
+            .is_some_and(|b| header.iter().any(|c| c == b.as_bytes()));
 
         // Find the needle across the whole body once, then walk the records,
         // copying only those that hold a match into one scratch buffer that a
@@ -311,7 +318,7 @@ impl BodyReader {
             while hits.peek().is_some_and(|&h| h < range.start) {
                 hits.next();
             }
-            if hits.peek().is_some_and(|&h| h < range.end) {
+            if decode_all || hits.peek().is_some_and(|&h| h < range.end) {
                 let rec = &rows_text[range];
                 self.scratch.extend_from_slice(rec);
                 if !rec.ends_with(b"\n") {

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use crate::body::{write_table, BodyError, BodyReader};
-use crate::detect::{Engine, InputShape, Stats, Table};
+use crate::detect::{Engine, InputShape, Stats, Table, PARTIAL_MARKER};
 use crate::options::{Options, Phase};
 use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
@@ -244,6 +244,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
                     if engine_cfg.input == InputShape::Events {
                         engine_cfg.input = InputShape::Auto;
                     }
+                    engine_cfg.trusted_partials = true;
                 }
             }
         }
@@ -256,7 +257,8 @@ impl<R: BufRead, W: Write> Session<R, W> {
     }
 
     fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
-        let mut body_reader = BodyReader::new(engine.needle());
+        let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
+        let mut body_reader = BodyReader::new(engine.needle(), bypass);
         let fields: Vec<&'static str> = engine.fields().to_vec();
         let prefixes = engine.config().mode.prefixes();
         let mut ragged = 0u64;

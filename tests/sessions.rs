@@ -78,7 +78,9 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
             }
         })
         .collect::<Vec<u8>>();
-    let partials = b"action,app,dest,dest_ip,dest_port,direction,dvc,protocol,protocol_version,src,src_ip,src_port,transport,user,vendor_product,process_name,process_exec,process_guid,process_id,count,firstTime,lastTime\nallowed,RegSvcs.exe,h,8.8.8.8,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,3,1700000000,1700000300\nallowed,RegSvcs.exe,h,8.8.8.8,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,2,1699990000,1700000100\n".to_vec();
+    let partials = b"action,app,dest,dest_ip,dest_port,direction,dvc,protocol,protocol_version,src,src_ip,src_port,transport,user,vendor_product,process_name,process_exec,process_guid,process_id,count,firstTime,lastTime,regsvcsdetect_partial\nallowed,RegSvcs.exe,h,8.8.8.8,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,3,1700000000,1700000300,1\nallowed,RegSvcs.exe,h,8.8.8.8,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,2,1699990000,1700000100,1\nallowed,RegSvcs.exe,h,10.9.9.9,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,other.exe,RegSvcs.exe,g,1,1,1699990000,1700000100,1\n".to_vec();
+    // tstats-style rows a user pipes in: aggregated, prefixed, and filtered like events.
+    let tstats = b"All_Traffic.action,All_Traffic.app,All_Traffic.dest,All_Traffic.dest_ip,All_Traffic.dest_port,All_Traffic.direction,All_Traffic.dvc,All_Traffic.protocol,All_Traffic.protocol_version,All_Traffic.src,All_Traffic.src_ip,All_Traffic.src_port,All_Traffic.transport,All_Traffic.user,All_Traffic.vendor_product,All_Traffic.process_name,All_Traffic.process_exec,All_Traffic.process_guid,All_Traffic.process_id,count,firstTime,lastTime\nallowed,RegSvcs.exe,h,8.8.8.8,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,3,1700000000,1700000300\nallowed,RegSvcs.exe,h,10.9.9.9,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,RegSvcs.exe,RegSvcs.exe,g,1,1,1699990000,1700000100\nallowed,RegSvcs.exe,h,8.8.4.4,443,outbound,h,https,ipv4,h,10.0.0.1,5,tcp,u,Microsoft Sysmon,cmd.exe,RegSvcs.exe,g,1,1,1699990000,1700000100\n".to_vec();
     let noargs_rows = vec![
         p(&[]),
         p(&[(
@@ -230,6 +232,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         (
             "reduce_merges_partials",
             session(&["mode=network"], &[partials]),
+        ),
+        (
+            "aggregated_tstats_rows",
+            session(&["mode=network"], &[tstats]),
         ),
         (
             "option_distributed_false",

@@ -1,1 +1,206 @@
+//! Body tests: `__mv_` decoding, record splitting, the prefilter, and CSV output quoting.
 
+use super::*;
+
+fn b(s: &str) -> &[u8] {
+    s.as_bytes()
+}
+
+fn mv(s: &str) -> Option<Vec<String>> {
+    decode_mv(b(s)).map(|l| {
+        l.iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    })
+}
+
+#[test]
+fn mv_decoding_matches_splunk_and_is_strict() {
+    assert_eq!(
+        mv("$a$;$b$;$c$"),
+        Some(vec!["a".into(), "b".into(), "c".into()])
+    );
+    assert_eq!(
+        mv("$x$;$y$;$z$$$"),
+        Some(vec!["x".into(), "y".into(), "z$".into()])
+    );
+    assert_eq!(
+        mv("$x$$y$;$$$$;$z$$$$$"),
+        Some(vec!["x$y".into(), "$".into(), "z$$".into()])
+    );
+    assert_eq!(mv("$$;$$"), Some(vec![String::new(), String::new()]));
+    assert_eq!(mv("$a;b$"), Some(vec!["a;b".into()]));
+    assert_eq!(mv("$only$"), Some(vec!["only".into()]));
+    for bad in ["noDollars", "$a$;b", "$a", "$a$x", "$a$;", "", ";$a$"] {
+        assert_eq!(mv(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn mv_round_trips() {
+    let values: [&[u8]; 4] = [b"a$b", b"", b";", b"x\ny"];
+    let encoded = encode_mv(&values);
+    let decoded = decode_mv(&encoded).unwrap();
+    assert_eq!(
+        decoded.iter().map(|v| v.as_ref()).collect::<Vec<_>>(),
+        values
+    );
+}
+
+#[test]
+fn records_split_on_unquoted_newlines_only() {
+    let text = "h1,h2\n\"a\nb\",c\r\n\"x\"\"\n\",y\n\nlast,row";
+    let recs: Vec<&[u8]> = Records::new(b(text)).collect();
+    assert_eq!(
+        recs,
+        vec![
+            b("h1,h2\n"),
+            b("\"a\nb\",c\r\n"),
+            b("\"x\"\"\n\",y\n"),
+            b("last,row")
+        ]
+    );
+    assert_eq!(Records::new(b"").count(), 0);
+    assert_eq!(Records::new(b"\n\r\n").count(), 0);
+}
+
+fn collect(body: &str, fields: &[&str]) -> (BodyCounts, Vec<Vec<String>>) {
+    let mut reader = BodyReader::new("regsvcs.exe", None);
+    let mut rows = Vec::new();
+    let counts = reader
+        .read::<BodyError>(b(body), fields, &["Processes."], |row| {
+            rows.push(
+                (0..fields.len())
+                    .map(|i| {
+                        let v = row.get(i);
+                        v.iter()
+                            .map(|x| String::from_utf8_lossy(x).into_owned())
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .collect(),
+            );
+            Ok(())
+        })
+        .unwrap();
+    (counts, rows)
+}
+
+#[test]
+fn prefilter_skips_rows_without_the_literal_and_counts_them() {
+    let body =
+        "process_name,user\ncmd.exe,a\nRegSvcs.exe,b\n\"REGSVCS.EXE\",\"c\nd\"\npowershell.exe,e";
+    let (counts, rows) = collect(body, &["process_name", "user"]);
+    assert_eq!(counts.skipped, 2);
+    assert_eq!(counts.decoded, 2);
+    assert_eq!(
+        rows,
+        vec![vec!["RegSvcs.exe", "b"], vec!["REGSVCS.EXE", "c\nd"]]
+    );
+}
+
+#[test]
+fn empty_and_header_only_bodies_hold_no_rows() {
+    for body in ["", "process_name\n", "process_name"] {
+        let (counts, rows) = collect(body, &["process_name"]);
+        assert_eq!(counts, BodyCounts::default(), "{body:?}");
+        assert!(rows.is_empty());
+    }
+}
+
+#[test]
+fn columns_map_by_name_prefixed_wins_and_mv_overrides_plain() {
+    let body = "x,\"Processes.process_name\",process_name,__mv_user,user\n1,RegSvcs.exe,other,$a$;$b$,\"a\nb\"\n2,,regsvcs.exe,,solo\n3,,regsvcs.exe,$broken,plain\n";
+    let (_, rows) = collect(body, &["process_name", "user"]);
+    assert_eq!(rows[0], vec!["RegSvcs.exe", "a|b"]);
+    assert_eq!(
+        rows[1],
+        vec!["regsvcs.exe", "solo"],
+        "an empty prefixed cell falls back"
+    );
+    assert_eq!(
+        rows[2],
+        vec!["regsvcs.exe", "plain"],
+        "malformed __mv_ keeps the plain value"
+    );
+}
+
+#[test]
+fn ragged_rows_are_counted_and_read_as_null() {
+    let (counts, rows) = collect(
+        "process_name,user\nregsvcs.exe\nregsvcs.exe,a,extra\n",
+        &["process_name", "user"],
+    );
+    assert_eq!(counts.ragged, 2);
+    assert_eq!(rows[0], vec!["regsvcs.exe", ""]);
+}
+
+#[test]
+fn invalid_utf8_is_kept_as_bytes() {
+    let mut body = b"process_name,user\nregsvcs.exe,\xff\xfe\n".to_vec();
+    body.extend_from_slice(b"");
+    let mut reader = BodyReader::new("regsvcs.exe", None);
+    let mut seen = Vec::new();
+    reader
+        .read::<BodyError>(&body, &["user"], &[], |row| {
+            seen = row.get(0).iter().next().unwrap_or_default().to_vec();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, b"\xff\xfe");
+}
+
+#[test]
+fn bypass_column_decodes_every_row() {
+    let mut reader = BodyReader::new("regsvcs.exe", Some("marker"));
+    let counts = reader
+        .read::<BodyError>(
+            b"process_name,marker\nother.exe,1\n",
+            &["process_name"],
+            &[],
+            |_| Ok(()),
+        )
+        .unwrap();
+    assert_eq!(counts.decoded, 1);
+}
+
+#[test]
+fn cells_are_quoted_for_separators_quotes_newlines_and_padding() {
+    let cell = |v: &str| {
+        let mut out = Vec::new();
+        write_cell(&mut out, v.as_bytes());
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(cell("plain"), "plain");
+    assert_eq!(cell(r"CORP\bob"), r"CORP\bob");
+    assert_eq!(cell("a,b"), "\"a,b\"");
+    assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    assert_eq!(cell("a\nb"), "\"a\nb\"");
+    assert_eq!(cell("  padded  "), "\"  padded  \"");
+    assert_eq!(cell("tab\t"), "\"tab\t\"");
+    assert_eq!(cell(""), "");
+}
+
+#[test]
+fn records_header_is_the_union_and_multivalue_cells_get_mv_columns() {
+    let rows: Vec<Record> = vec![
+        vec![("a".into(), vec![b"1".to_vec()])],
+        vec![
+            ("a".into(), vec![b"x$".to_vec(), b"y".to_vec()]),
+            ("late".into(), vec![b"z".to_vec()]),
+        ],
+    ];
+    let out = String::from_utf8(write_records(&rows)).unwrap();
+    assert_eq!(out, "a,__mv_a,late\n1,,\n\"x$\ny\",$x$$$;$y$,z\n");
+    assert!(write_records(&[]).is_empty());
+}
+
+#[test]
+fn tables_use_lf_row_ends_and_empty_tables_are_empty_bodies() {
+    let t = Table {
+        columns: vec!["a".into(), "b".into()],
+        rows: vec![vec![b"1".to_vec(), b" 2".to_vec()]],
+    };
+    assert_eq!(write_table(&t), b"a,b\n1,\" 2\"\n");
+    assert!(write_table(&Table::default()).is_empty());
+}

@@ -16,7 +16,9 @@ pub use aggregate::{compare_tuples, compare_values, parse_number, Acc, GroupLimi
 pub use event::{OwnedRow, Row, Values};
 pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
 pub use render::{number, BadFormat, TimeRender};
-pub use spec::{is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PREFIXES};
+pub use spec::{
+    is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +57,13 @@ pub struct Config {
     pub time: TimeRender,
     /// Most groups the table may hold.
     pub max_groups: usize,
+    /// Rows marked with [`PARTIAL_MARKER`] are this command's own map-phase
+    /// partials, which the map already filtered: merge them without
+    /// selecting again (the reduce of a distributed search). Needed
+    /// for equivalence: a multivalue event can pass `dest_ip!=10.0.0.0/8`
+    /// through one value and still form a group for another, and that group
+    /// must not be filtered out a second time in the reduce.
+    pub trusted_partials: bool,
 }
 
 /// Default for [`Config::max_groups`]: one million groups.
@@ -76,6 +85,7 @@ impl Config {
             cim_fill: false,
             time,
             max_groups: DEFAULT_MAX_GROUPS,
+            trusted_partials: false,
         }
     }
 }
@@ -181,6 +191,7 @@ struct Extras {
     sourcetype: Option<usize>,
     vendor: Option<usize>,
     product: Option<usize>,
+    marker: Option<usize>,
 }
 
 /// The detection engine for one process.
@@ -223,6 +234,7 @@ impl Engine {
         } else {
             (None, None)
         };
+        let marker = cfg.trusted_partials.then(|| push(PARTIAL_MARKER));
         let extras = Extras {
             time,
             count,
@@ -233,6 +245,7 @@ impl Engine {
             sourcetype,
             vendor,
             product,
+            marker,
         };
         let regex = Regex::new(cfg.binary.noargs_pattern()).unwrap_or_else(|_| {
             // The two patterns are constants covered by unit tests.
@@ -293,6 +306,10 @@ impl Engine {
     pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
         self.stats.rows_in += 1;
         let shape = self.shape(row);
+        let partial = self.extras.marker.is_some_and(|i| !row.get(i).is_null());
+        if let (Shape::Aggregated(_), true) = (shape, partial) {
+            return self.push_partial(row, shape);
+        }
         let x = self.extras;
         if self.cfg.sysmon {
             let st = x.sourcetype.map_or(Values::Null, |i| row.get(i));
@@ -354,6 +371,38 @@ impl Engine {
         }
         let acc = self.row_acc(row, shape);
         let lists: Vec<Vec<&[u8]>> = values.iter().map(|v| v.iter().collect()).collect();
+        self.add_memberships(&lists, &acc)?;
+        self.stats.rows_kept += 1;
+        Ok(())
+    }
+
+    /// Merges one map-phase partial row: its BY fields are final values.
+    fn push_partial<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+        self.stats.rows_matched += 1;
+        let by = self.cfg.mode.by_fields();
+        let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
+        let null_fill = self.cfg.mode == Mode::Noargs;
+        let mut missing = false;
+        let lists: Vec<Vec<&[u8]>> = by
+            .iter()
+            .zip(&values)
+            .map(|(name, v)| {
+                if v.is_null() {
+                    if !null_fill {
+                        *self.stats.missing.entry(name).or_default() += 1;
+                        missing = true;
+                    }
+                    vec![&b"null"[..]]
+                } else {
+                    v.iter().collect()
+                }
+            })
+            .collect();
+        if missing {
+            self.stats.rows_dropped_missing += 1;
+            return Ok(());
+        }
+        let acc = self.row_acc(row, shape);
         self.add_memberships(&lists, &acc)?;
         self.stats.rows_kept += 1;
         Ok(())
@@ -498,9 +547,11 @@ impl Engine {
     }
 
     /// Takes the groups accumulated so far as partial rows for the reduce
-    /// phase: the BY fields, `count`, and `firstTime`/`lastTime` as epoch
-    /// seconds. The table is left empty.
+    /// phase: the BY fields, `count`, `firstTime`/`lastTime` as epoch
+    /// seconds, and [`PARTIAL_MARKER`] = 1. The table is left empty.
     pub fn drain_partials(&mut self) -> Table {
+        let mut columns = self.columns();
+        columns.push(PARTIAL_MARKER.to_string());
         let rows = self
             .groups
             .drain_sorted()
@@ -514,13 +565,11 @@ impl Engine {
                         .into_bytes(),
                 );
                 key.push(acc.last_time().map(number).unwrap_or_default().into_bytes());
+                key.push(b"1".to_vec());
                 key
             })
             .collect();
-        Table {
-            columns: self.columns(),
-            rows,
-        }
+        Table { columns, rows }
     }
 
     /// The final result: every group, sorted by its BY tuple, with

@@ -111,9 +111,13 @@ pub const AGGREGATES: [&str; 3] = ["count", "firstTime", "lastTime"];
 /// over an unprefixed one.
 pub const PREFIXES: [&str; 2] = ["Processes.", "All_Traffic."];
 
-/// Fields that are never prefixed (`_time` and the stats aggregates).
+/// The column that marks this command's own map-phase partial rows, so the
+/// reduce merges them without filtering them again.
+pub const PARTIAL_MARKER: &str = "regsvcsdetect_partial";
+
+/// Fields that are never prefixed (`_time`, the stats aggregates, the partial marker).
 pub fn is_unprefixed(field: &str) -> bool {
-    field == "_time" || AGGREGATES.contains(&field)
+    field == "_time" || field == PARTIAL_MARKER || AGGREGATES.contains(&field)
 }
 
 impl Mode {
