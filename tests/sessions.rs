@@ -234,6 +234,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
             session(&["mode=network"], &[partials]),
         ),
         (
+            "option_max_groups_exceeded",
+            session(&["mode=network", "max_groups=1"], &[net(&mixed)]),
+        ),
+        (
             "aggregated_tstats_rows",
             session(&["mode=network"], &[tstats]),
         ),

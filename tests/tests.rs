@@ -11,3 +11,5 @@ mod sessions;
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
+// Results independent of chunking, through the whole protocol path.
+mod parity;
