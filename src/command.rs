@@ -95,6 +95,7 @@ pub struct Session<R, W> {
     chunk: Chunk,
     rec_in: Option<File>,
     rec_out: Option<File>,
+    replaying: bool,
 }
 
 impl<R: BufRead, W: Write> Session<R, W> {
@@ -106,7 +107,16 @@ impl<R: BufRead, W: Write> Session<R, W> {
             chunk: Chunk::default(),
             rec_in: None,
             rec_out: None,
+            replaying: false,
         }
+    }
+
+    /// Never records, whatever `record=` says, and never warns about it: a
+    /// replayed recording names a dispatch directory that is usually gone,
+    /// or is where the recording being replayed lives.
+    pub fn without_recording(mut self) -> Session<R, W> {
+        self.replaying = true;
+        self
     }
 
     /// Runs the whole exchange until end of input.
@@ -202,7 +212,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             }
         };
         let mut reply = Reply::default();
-        if opts.record {
+        if opts.record && !self.replaying {
             if info.is_probe() {
                 // Parse-time probes must have no side effects.
             } else {
