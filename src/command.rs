@@ -96,6 +96,7 @@ pub struct Session<R, W> {
     rec_in: Option<File>,
     rec_out: Option<File>,
     replaying: bool,
+    deferred_warn: Option<String>,
 }
 
 impl<R: BufRead, W: Write> Session<R, W> {
@@ -108,6 +109,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             rec_in: None,
             rec_out: None,
             replaying: false,
+            deferred_warn: None,
         }
     }
 
@@ -213,7 +215,13 @@ impl<R: BufRead, W: Write> Session<R, W> {
         };
         let mut reply = Reply::default();
         if opts.record && !self.replaying {
-            if info.is_probe() {
+            if info.dispatch_dir.is_empty() {
+                // Probes also come without a dispatch directory; they get no
+                // execute request, so the WARN waits for the first one.
+                self.deferred_warn = Some(format!(
+                    "{COMMAND}: record=t but splunkd gave no dispatch directory; the search goes on without recording"
+                ));
+            } else if info.is_probe() {
                 // Parse-time probes must have no side effects.
             } else {
                 match Recorder::open(&info.dispatch_dir, &info.sid) {
@@ -293,6 +301,9 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 finished: Some(finished),
                 ..Reply::default()
             };
+            if let Some(w) = self.deferred_warn.take() {
+                reply.inspector.message("WARN", w);
+            }
             let table = match phase {
                 Phase::Map => engine.drain_partials(),
                 Phase::Reduce if finished => engine

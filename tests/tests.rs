@@ -11,3 +11,5 @@ mod sessions;
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
+// Offline use: run over event files, record=t, replay and demo.
+mod offline;
