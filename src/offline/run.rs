@@ -373,7 +373,7 @@ impl Runner {
                 &mut out,
                 "dropped (regex on process):",
                 s.rows_dropped_regex,
-                "process has arguments (no match for regsvcs.exe.{0,4}$)",
+                "process does not end within 4 characters of the binary name (arguments, or a renamed binary)",
             ),
         }
         line(&mut out, "kept:", s.rows_kept, "joined a result group");
