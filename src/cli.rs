@@ -17,8 +17,13 @@ pub fn version() -> String {
 const USAGE: &str = "\
 usage:
   regsvcsdetect                 speak Splunk's chunked protocol on stdin/stdout (how splunkd runs it)
+  regsvcsdetect run --mode network|noargs [options] FILE...
+                                run a detection over CSV, JSON lines or Sysmon XML files (gzip ok)
+  regsvcsdetect replay FILE.input [--expect FILE.output]
+                                play a record=t recording through the command and show the replies
+  regsvcsdetect demo            play splunkd over the bundled samples, for both modes
   regsvcsdetect --version       print the version and commit
-  regsvcsdetect --help          print this help
+  regsvcsdetect --help          print this help (run --help, replay --help: theirs)
 ";
 
 /// Runs the binary with `args` (argv without the program name) and returns the exit code.
@@ -30,6 +35,9 @@ pub fn main(args: &[String]) -> u8 {
         None => serve(),
         Some("--version" | "-V") => say(&format!("{}\n", version())),
         Some("--help" | "-h" | "help") => say(USAGE),
+        Some("run") => crate::offline::run::main(&args[1..]),
+        Some("replay") => crate::offline::replay::main(&args[1..]),
+        Some("demo") => crate::offline::demo::main(&args[1..]),
         Some(other) => {
             eprintln!("regsvcsdetect: unknown subcommand {other:?}\n{USAGE}");
             2

@@ -95,6 +95,8 @@ pub struct Session<R, W> {
     chunk: Chunk,
     rec_in: Option<File>,
     rec_out: Option<File>,
+    replaying: bool,
+    deferred_warn: Option<String>,
 }
 
 impl<R: BufRead, W: Write> Session<R, W> {
@@ -106,7 +108,17 @@ impl<R: BufRead, W: Write> Session<R, W> {
             chunk: Chunk::default(),
             rec_in: None,
             rec_out: None,
+            replaying: false,
+            deferred_warn: None,
         }
+    }
+
+    /// Never records, whatever `record=` says, and never warns about it: a
+    /// replayed recording names a dispatch directory that is usually gone,
+    /// or is where the recording being replayed lives.
+    pub fn without_recording(mut self) -> Session<R, W> {
+        self.replaying = true;
+        self
     }
 
     /// Runs the whole exchange until end of input.
@@ -202,8 +214,14 @@ impl<R: BufRead, W: Write> Session<R, W> {
             }
         };
         let mut reply = Reply::default();
-        if opts.record {
-            if info.is_probe() {
+        if opts.record && !self.replaying {
+            if info.dispatch_dir.is_empty() {
+                // Probes also come without a dispatch directory; they get no
+                // execute request, so the WARN waits for the first one.
+                self.deferred_warn = Some(format!(
+                    "{COMMAND}: record=t but splunkd gave no dispatch directory; the search goes on without recording"
+                ));
+            } else if info.is_probe() {
                 // Parse-time probes must have no side effects.
             } else {
                 match Recorder::open(&info.dispatch_dir, &info.sid) {
@@ -285,6 +303,9 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 finished: Some(finished),
                 ..Reply::default()
             };
+            if let Some(w) = self.deferred_warn.take() {
+                reply.inspector.message("WARN", w);
+            }
             let table = match phase {
                 Phase::Map => engine.drain_partials(),
                 Phase::Reduce if finished => engine

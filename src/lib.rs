@@ -13,11 +13,13 @@
 //! - [`detect`]: the detection engine, with no I/O.
 //! - [`options`]: the command's `name=value` options, for SPL and the CLI alike.
 //! - [`command`]: the getinfo/execute exchange; the one place that decides how errors reach Splunk.
+//! - [`offline`]: `run` over event files (CSV, JSON lines, Sysmon XML), `replay` and `demo`.
 //! - [`cli`]: the binary's entry point and offline subcommands.
 
 pub mod body;
 pub mod cli;
 pub mod command;
 pub mod detect;
+pub mod offline;
 pub mod options;
 pub mod protocol;

@@ -13,3 +13,5 @@ mod recordings;
 mod protocol;
 // Results independent of chunking, through the whole protocol path.
 mod parity;
+// Offline use: run over event files, record=t, replay and demo.
+mod offline;

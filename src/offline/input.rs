@@ -1,0 +1,257 @@
+//! Opening offline inputs: a file or stdin, gzip found by its magic bytes, the format sniffed from the first bytes, and the readers dispatched per format.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+
+use super::sysmon::{self, Model};
+use super::{jsonl, tabular, xml};
+use crate::body::Record;
+
+/// Read buffer for input files: 64 KiB.
+const READ_CAPACITY_BYTES: usize = 64 << 10;
+
+/// Bytes looked at to guess the format: 4 KiB.
+const SNIFF_BYTES: u64 = 4 << 10;
+
+/// The gzip magic number (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// An input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header row and optional `__mv_` columns (Splunk's export).
+    Csv,
+    /// One JSON object per line, flat or Splunk's `{"result":{...}}` export.
+    Json,
+    /// Windows XML events (`XmlWinEventLog`), one per line or pretty-printed.
+    Xml,
+}
+
+impl Format {
+    /// Parses `csv`, `json` (or `jsonl`) and `xml`.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "json" | "jsonl" => Some(Format::Json),
+            "xml" => Some(Format::Xml),
+            _ => None,
+        }
+    }
+
+    /// The format's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Xml => "xml",
+        }
+    }
+
+    /// Guesses the format from the first bytes: `<` is XML, `{` is JSON,
+    /// anything else CSV (a UTF-8 byte order mark and whitespace skipped).
+    pub fn sniff(head: &[u8]) -> Format {
+        let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => Format::Xml,
+            Some(b'{') => Format::Json,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// A problem in one input, at a line when it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// 1-based line of the problem in the (decompressed) text.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ReadError {
+    /// An error at `line`.
+    pub fn at(line: u64, reason: impl Into<String>) -> ReadError {
+        ReadError {
+            line: Some(line),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error with no line (I/O, decompression).
+    pub fn io(e: &io::Error) -> ReadError {
+        ReadError {
+            line: None,
+            reason: format!("cannot read: {e}"),
+        }
+    }
+
+    /// `name:line: reason`, the way compilers name a place in a file.
+    pub fn describe(&self, name: &str) -> String {
+        match self.line {
+            Some(line) => format!("{name}:{line}: {}", self.reason),
+            None => format!("{name}: {}", self.reason),
+        }
+    }
+}
+
+/// One record read from an input.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// Field name and values; several values make a multivalue field.
+    pub record: Record,
+    /// For Windows XML events, the CIM dataset the event maps to.
+    pub model: Option<Model>,
+}
+
+/// Opens `path` (`-` is stdin) and undoes gzip when the content starts with
+/// its magic bytes, whatever the file name.
+///
+/// # Errors
+///
+/// The file cannot be opened or read.
+pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path)?)
+    };
+    decompress(raw)
+}
+
+/// Wraps `raw` in a gzip decoder when it starts with the gzip magic.
+///
+/// # Errors
+///
+/// Reading the first two bytes failed.
+pub fn decompress(mut raw: Box<dyn Read>) -> io::Result<Box<dyn BufRead>> {
+    let mut head = Vec::with_capacity(2);
+    raw.by_ref().take(2).read_to_end(&mut head)?;
+    let gzip = head == GZIP_MAGIC;
+    let whole = Cursor::new(head).chain(raw);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            READ_CAPACITY_BYTES,
+            MultiGzDecoder::new(whole),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(READ_CAPACITY_BYTES, whole))
+    })
+}
+
+/// Reads the first bytes to guess the format (unless `forced`) and returns a
+/// reader that still yields every byte.
+///
+/// # Errors
+///
+/// Reading (or decompressing) the first bytes failed.
+pub fn detect(
+    mut reader: Box<dyn BufRead>,
+    forced: Option<Format>,
+) -> io::Result<(Format, Box<dyn BufRead>)> {
+    let mut head = Vec::new();
+    reader.by_ref().take(SNIFF_BYTES).read_to_end(&mut head)?;
+    let format = forced.unwrap_or_else(|| Format::sniff(&head));
+    Ok((format, Box::new(Cursor::new(head).chain(reader))))
+}
+
+/// Reads every record of `reader` in `format`, calling `each` in order.
+/// Windows XML events are mapped to CIM fields (see [`sysmon::map`]).
+///
+/// # Errors
+///
+/// The input is malformed (with its line), cannot be read, or `each`
+/// failed (its message, at the record's line).
+pub fn read(
+    reader: Box<dyn BufRead>,
+    format: Format,
+    each: &mut dyn FnMut(Item) -> Result<(), String>,
+) -> Result<(), ReadError> {
+    match format {
+        Format::Csv => tabular::read(reader, &mut |line, record| {
+            each(Item {
+                line,
+                record,
+                model: None,
+            })
+            .map_err(|e| ReadError::at(line, e))
+        }),
+        Format::Json => jsonl::read(reader, &mut |line, record| {
+            each(Item {
+                line,
+                record,
+                model: None,
+            })
+            .map_err(|e| ReadError::at(line, e))
+        }),
+        Format::Xml => xml::read(reader, &mut |event| {
+            let line = event.line;
+            let mapped = sysmon::map(&event);
+            each(Item {
+                line,
+                record: mapped.record,
+                model: Some(mapped.model),
+            })
+            .map_err(|e| ReadError::at(line, e))
+        }),
+    }
+}
+
+/// Reads bytes already in memory (bundled samples, tests), gzip or not.
+///
+/// # Errors
+///
+/// As [`read`].
+pub fn read_bytes(
+    bytes: &'static [u8],
+    forced: Option<Format>,
+    each: &mut dyn FnMut(Item) -> Result<(), String>,
+) -> Result<Format, ReadError> {
+    let reader = decompress(Box::new(bytes)).map_err(|e| ReadError::io(&e))?;
+    let (format, reader) = detect(reader, forced).map_err(|e| ReadError::io(&e))?;
+    read(reader, format, each)?;
+    Ok(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_looks_at_the_first_non_blank_byte() {
+        assert_eq!(Format::sniff(b"  \n<Event"), Format::Xml);
+        assert_eq!(Format::sniff(b"\xef\xbb\xbf{\"a\":1}"), Format::Json);
+        assert_eq!(Format::sniff(b"_time,dest\n"), Format::Csv);
+        assert_eq!(Format::sniff(b""), Format::Csv);
+    }
+
+    #[test]
+    fn gzip_is_found_by_magic_bytes() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(b"a,b\n1,2\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let mut text = String::new();
+        decompress(Box::new(Cursor::new(gz)))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "a,b\n1,2\n");
+        let mut plain = String::new();
+        decompress(Box::new(&b"x"[..]))
+            .unwrap()
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(plain, "x");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let e = ReadError::at(7, "ragged row");
+        assert_eq!(e.describe("a.csv"), "a.csv:7: ragged row");
+    }
+}

@@ -1,0 +1,24 @@
+//! Offline use without Splunk: `run` over event files, `replay` of recorded sessions, and `demo` over the bundled samples.
+
+pub mod demo;
+pub mod input;
+pub mod jsonl;
+pub mod replay;
+pub mod run;
+pub mod sysmon;
+pub mod table;
+pub mod tabular;
+pub mod xml;
+
+use std::io::{self, Write};
+
+/// Writes `text` to stdout through a locked handle; a closed pipe (`| head`)
+/// is a quiet success. Returns the exit code.
+pub fn say(text: &str) -> u8 {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(_) => 1,
+    }
+}
