@@ -159,7 +159,7 @@ fn sysmon_xml_one_line_and_python_evtx_and_gzip() {
     assert_eq!(count(&err, "filtered:"), 1);
     assert_eq!(count(&err, "dropped (missing BY field):"), 1);
     assert!(
-        err.contains("WARN: 1 regsvcs.exe connections were dropped"),
+        err.contains("WARN: 1 regsvcs.exe connection was dropped"),
         "{err}"
     );
     assert!(
@@ -398,7 +398,7 @@ fn record_tees_the_exact_bytes_and_replay_reproduces_them() {
         "{text}"
     );
     assert!(text.contains("chunk 3: execute, finished=true"), "{text}");
-    assert!(text.contains("WARN: regsvcsdetect: 1 regsvcs.exe connections were dropped because protocol_version is missing"), "{text}");
+    assert!(text.contains("WARN: regsvcsdetect: 1 regsvcs.exe connection was dropped because protocol_version is missing"), "{text}");
     assert!(text.contains("body: 1 rows"), "{text}");
     assert_eq!(
         std::fs::read(&rec_out).unwrap(),
@@ -476,7 +476,7 @@ fn demo_runs_both_modes_over_the_bundled_samples() {
     for want in [
         "| regsvcsdetect mode=network tz=UTC",
         "files.dropzone-share.net",
-        "WARN: regsvcsdetect: 1 regsvcs.exe connections were dropped because BY fields are missing",
+        "WARN: regsvcsdetect: 1 regsvcs.exe connection was dropped because BY fields are missing",
         "| regsvcsdetect mode=noargs tz=UTC",
         "RegSvcs.exe /u",
         "rows_dropped_regex=3",

@@ -619,9 +619,14 @@ impl Engine {
             let list: Vec<String> = fields.iter().map(|(f, n)| format!("{f} ({n})")).collect();
             format!("BY fields are missing: {}", list.join(", "))
         };
+        let n = s.rows_dropped_missing;
+        let noun = if n == 1 {
+            "connection was"
+        } else {
+            "connections were"
+        };
         Some(format!(
-            "{} {exe} connections were dropped because {what}; check the Sysmon add-on version and its CIM field extractions",
-            s.rows_dropped_missing
+            "{n} {exe} {noun} dropped because {what}; check the Sysmon add-on version and its CIM field extractions"
         ))
     }
 }

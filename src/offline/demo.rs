@@ -234,7 +234,7 @@ mod tests {
         assert!(ok, "{text}");
         assert!(text.contains("45.137.21.9"), "{text}");
         assert!(text.contains("cdn-edge.contoso-cdn.net"), "{text}");
-        assert!(text.contains("WARN: regsvcsdetect: 1 regsvcs.exe connections were dropped because BY fields are missing"), "{text}");
+        assert!(text.contains("WARN: regsvcsdetect: 1 regsvcs.exe connection was dropped because BY fields are missing"), "{text}");
         assert!(text.contains("rows_dropped_missing_field=1"), "{text}");
         assert!(text.contains("groups_out=3"), "{text}");
     }
