@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use crate::body::{write_table, BodyError, BodyReader};
-use crate::detect::{Engine, InputShape, Stats, Table, PARTIAL_MARKER};
+use crate::detect::{Engine, Stats, Table, PARTIAL_MARKER};
 use crate::options::{Options, Phase};
 use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
@@ -257,11 +257,8 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 reply.kind = Some("reporting");
                 if opts.distributed {
                     reply.streaming_preop = Some(opts.preop(command));
-                    // The reduce merges partial rows; `input=events` is the
-                    // map's business, and partials carry a numeric count.
-                    if engine_cfg.input == InputShape::Events {
-                        engine_cfg.input = InputShape::Auto;
-                    }
+                    // Rows the map marked are merged as they are; unmarked
+                    // rows (no map phase ran) are filtered as usual.
                     engine_cfg.trusted_partials = true;
                 }
             }
@@ -315,13 +312,16 @@ impl<R: BufRead, W: Write> Session<R, W> {
             };
             if finished {
                 report(&mut reply, engine.stats(), table.rows.len(), phase);
-                if let Some(w) = engine.missing_field_warning() {
+                for w in [engine.missing_field_warning(), engine.time_warning()]
+                    .into_iter()
+                    .flatten()
+                {
                     reply.inspector.message("WARN", format!("{COMMAND}: {w}"));
                 }
                 if ragged > 0 {
                     reply.inspector.message(
                         "WARN",
-                        format!("{COMMAND}: {ragged} input rows had a different number of fields than the CSV header; missing fields were read as null"),
+                        format!("{COMMAND}: {ragged} input rows had a different number of fields than the CSV header; missing fields were read as null and extra fields ignored"),
                     );
                 }
             }

@@ -319,6 +319,12 @@ impl Options {
                 }
             },
         }
+        if cfg.sysmon && mode == Mode::Noargs {
+            errors.push("sysmon=t applies to mode=network only: the noargs search reads the Endpoint data model, which has no Sysmon source".to_string());
+        }
+        if cfg.cim_fill && mode == Mode::Network {
+            errors.push("cim_fill=t applies to mode=noargs only: the Network_Traffic data model has no calculated fills".to_string());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -337,7 +343,9 @@ impl Options {
     /// followed by the user's options, quoted where splunkd's tokenizer needs it.
     pub fn preop(&self, command: &str) -> String {
         let mut s = format!("{command} phase=map");
-        for (name, value) in &self.given {
+        // The reduce alone records; two processes writing the same files
+        // would garble them.
+        for (name, value) in self.given.iter().filter(|(n, _)| n != "record") {
             s.push(' ');
             s.push_str(name);
             s.push('=');
@@ -409,6 +417,22 @@ mod tests {
     fn bad_mode_and_repeated_option() {
         let errors = Options::parse(&args(&["mode=dns", "mode=network"])).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:#?}");
+    }
+
+    #[test]
+    fn mode_specific_options_are_refused_elsewhere() {
+        assert!(Options::parse(&args(&["mode=noargs", "sysmon=t"])).is_err());
+        assert!(Options::parse(&args(&["mode=network", "cim_fill=t"])).is_err());
+        assert!(Options::parse(&args(&["mode=network", "sysmon=t", "cim_fill=f"])).is_ok());
+    }
+
+    #[test]
+    fn preop_leaves_recording_to_the_reduce() {
+        let o = Options::parse(&args(&["mode=network", "record=t"])).unwrap();
+        assert_eq!(
+            o.preop("regsvcsdetect"),
+            "regsvcsdetect phase=map mode=network"
+        );
     }
 
     #[test]

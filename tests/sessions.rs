@@ -238,6 +238,23 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
             session(&["mode=network", "max_groups=1"], &[net(&mixed)]),
         ),
         (
+            "time_in_milliseconds_stays_a_number",
+            session(
+                &["mode=network"],
+                &[net(&[
+                    r(&[]),
+                    r(&[("_time", "1700000000000"), ("src_port", "7")]),
+                ])],
+            ),
+        ),
+        (
+            "option_timeformat_subseconds",
+            session(
+                &["mode=network", "timeformat=%H:%M:%S.%3N"],
+                &[net(&[r(&[("_time", "1700000000.75")])])],
+            ),
+        ),
+        (
             "aggregated_tstats_rows",
             session(&["mode=network"], &[tstats]),
         ),

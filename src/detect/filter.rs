@@ -157,24 +157,32 @@ fn first_token(cmd: &[u8]) -> Vec<u8> {
     [token, tail].concat()
 }
 
-/// CIM Endpoint fill for `vendor_product`: the value, else `vendor product`,
-/// `vendor`, `product`, `sourcetype`, and finally `unknown`.
+/// CIM Endpoint fill for `vendor_product`, the data model's expression:
+/// `case(isnotnull(vendor_product),vendor_product, <vendor and product known>,vendor." ".product,
+/// <vendor known>,vendor." unknown", <product known>,"unknown ".product,
+/// isnotnull(sourcetype),sourcetype, 1=1,"unknown")`, where "known" is
+/// not null and not the (case-sensitive) string `unknown`.
 pub fn vendor_product<'a>(
     vendor_product: Values<'a>,
     vendor: &Values<'a>,
     product: &Values<'a>,
     sourcetype: &Values<'a>,
 ) -> Values<'a> {
-    let first = |v: &Values<'a>| v.iter().next().map(<[u8]>::to_vec);
     if !vendor_product.is_null() {
         return vendor_product;
     }
-    let owned = match (first(vendor), first(product)) {
+    let known = |v: &Values<'a>| {
+        v.iter()
+            .next()
+            .filter(|x| *x != b"unknown")
+            .map(<[u8]>::to_vec)
+    };
+    let owned = match (known(vendor), known(product)) {
         (Some(v), Some(p)) => [v, b" ".to_vec(), p].concat(),
-        (Some(v), None) => v,
-        (None, Some(p)) => p,
-        (None, None) => match first(sourcetype) {
-            Some(st) => st,
+        (Some(v), None) => [v, b" unknown".to_vec()].concat(),
+        (None, Some(p)) => [b"unknown ".to_vec(), p].concat(),
+        (None, None) => match sourcetype.iter().next() {
+            Some(st) => st.to_vec(),
             None => return Values::One(b"unknown"),
         },
     };

@@ -103,8 +103,6 @@ pub enum Error {
         /// Memberships the row would produce.
         count: usize,
     },
-    /// A time could not be rendered.
-    Render(String),
 }
 
 impl fmt::Display for Error {
@@ -118,7 +116,6 @@ impl fmt::Display for Error {
                 f,
                 "one row's multivalue fields expand to {count} groups, more than {MAX_MEMBERSHIPS_PER_ROW}"
             ),
-            Error::Render(e) => write!(f, "cannot render a time: {e}"),
         }
     }
 }
@@ -205,6 +202,7 @@ pub struct Engine {
     groups: Groups,
     stats: Stats,
     key: Vec<u8>,
+    unrenderable: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -260,6 +258,7 @@ impl Engine {
             regex,
             stats: Stats::default(),
             key: Vec::new(),
+            unrenderable: 0,
         }
     }
 
@@ -306,9 +305,12 @@ impl Engine {
     pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
         self.stats.rows_in += 1;
         let shape = self.shape(row);
-        let partial = self.extras.marker.is_some_and(|i| !row.get(i).is_null());
-        if let (Shape::Aggregated(_), true) = (shape, partial) {
-            return self.push_partial(row, shape);
+        if self.extras.marker.is_some_and(|i| !row.get(i).is_null()) {
+            let count = match row.get(self.extras.count) {
+                Values::One(v) => parse_number(v).unwrap_or(0.0),
+                _ => 0.0,
+            };
+            return self.push_partial(row, Shape::Aggregated(count));
         }
         let x = self.extras;
         if self.cfg.sysmon {
@@ -580,26 +582,41 @@ impl Engine {
     /// A time cannot be rendered in the configured format.
     pub fn finish(&mut self) -> Result<Table, Error> {
         let mut rows = Vec::with_capacity(self.groups.len());
+        let mut unrenderable = 0u64;
         for (mut key, acc) in self.groups.drain_sorted() {
-            let render = |t: Option<f64>| -> Result<Vec<u8>, Error> {
-                match t {
-                    None => Ok(Vec::new()),
-                    Some(t) => self
-                        .cfg
-                        .time
-                        .time(t)
-                        .map(String::into_bytes)
-                        .map_err(|BadFormat(e)| Error::Render(e)),
+            let mut render = |t: Option<f64>| -> Vec<u8> {
+                match t.map(|t| (t, self.cfg.time.time(t))) {
+                    None => Vec::new(),
+                    Some((_, Ok(text))) => text.into_bytes(),
+                    // A time past the calendar (a millisecond epoch, say)
+                    // keeps its number rather than failing the search.
+                    Some((t, Err(_))) => {
+                        unrenderable += 1;
+                        number(t).into_bytes()
+                    }
                 }
             };
+            let (first, last) = (render(acc.first_time()), render(acc.last_time()));
             key.push(number(acc.count).into_bytes());
-            key.push(render(acc.first_time())?);
-            key.push(render(acc.last_time())?);
+            key.push(first);
+            key.push(last);
             rows.push(key);
         }
+        self.unrenderable += unrenderable;
         Ok(Table {
             columns: self.columns(),
             rows,
+        })
+    }
+
+    /// A WARN text when some firstTime/lastTime could not be rendered and
+    /// were left as epoch numbers.
+    pub fn time_warning(&self) -> Option<String> {
+        (self.unrenderable > 0).then(|| {
+            format!(
+                "{} firstTime/lastTime values are outside the calendar and were left as epoch seconds (is _time in milliseconds?)",
+                self.unrenderable
+            )
         })
     }
 

@@ -36,7 +36,8 @@ impl TimeRender {
     }
 
     /// Renders one time. Sub-seconds are floored, as ctime with a format
-    /// without `%N` does.
+    /// without a sub-second directive does; `%N`, `%3N`, `%6N`, `%f` and
+    /// `%.f` show them (truncated, as Splunk's `%3N` does).
     ///
     /// # Errors
     ///
@@ -46,13 +47,40 @@ impl TimeRender {
             TimeRender::Epoch => Ok(number(t)),
             TimeRender::Format { format, tz } => {
                 let secs = t.floor();
-                let ts = Timestamp::from_second(secs as i64)
+                let nanos = if has_subseconds(format) {
+                    (((t - secs) * 1e9) as i32).clamp(0, 999_999_999)
+                } else {
+                    0
+                };
+                let ts = Timestamp::new(secs as i64, nanos)
                     .map_err(|e| BadFormat(format!("time {} is out of range: {e}", number(t))))?;
                 jiff::fmt::strtime::format(format.as_bytes(), &ts.to_zoned_datetime(tz.clone()))
                     .map_err(|e| BadFormat(e.to_string()))
             }
         }
     }
+}
+
+/// True when a strftime format shows fractional seconds.
+fn has_subseconds(format: &str) -> bool {
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&n) = chars.peek() {
+            chars.next();
+            spec.push(n);
+            if n.is_ascii_alphabetic() || n == '%' {
+                break;
+            }
+        }
+        if spec.ends_with('N') || spec.ends_with('f') {
+            return true;
+        }
+    }
+    false
 }
 
 /// Writes a number the way Splunk shows it: integers without a fraction,
@@ -88,6 +116,14 @@ mod tests {
         assert_eq!(TimeRender::Epoch.time(1599171244.0).unwrap(), "1599171244");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(2.5), "2.5");
+    }
+
+    #[test]
+    fn sub_second_directives_show_the_fraction() {
+        let r = TimeRender::format("%H:%M:%S.%3N", TimeZone::UTC).unwrap();
+        assert_eq!(r.time(1700000000.75).unwrap(), "22:13:20.750");
+        let r = TimeRender::format("%S.%6f|%%N", TimeZone::UTC).unwrap();
+        assert_eq!(r.time(1700000000.5).unwrap(), "20.500000|%N");
     }
 
     #[test]
