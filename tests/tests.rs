@@ -11,3 +11,5 @@ mod sessions;
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
+// The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
+mod app;
