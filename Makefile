@@ -101,13 +101,19 @@ appinspect-deps:
 	dpkg -s libmagic1 >/dev/null 2>&1 || { $(APT_INSTALL) libmagic1; }
 	test -x $(APPINSPECT) || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q splunk-appinspect==$(APPINSPECT_VERSION); }
 
+# Prints a report's summary and every check that did not pass, with its messages.
+export APPINSPECT_SUMMARY := import json, sys; r = json.load(open(sys.argv[1])); print(sys.argv[1], r["summary"]); \
+	[print("  " + c["result"].upper(), c["name"] + ":", " ".join(m.get("message", "") for m in c["messages"])) \
+	 for rep in r["reports"] for g in rep["groups"] for c in g["checks"] \
+	 if c["result"] in ("failure", "error", "warning", "future_failure")]
+
 ## appinspect: Splunk AppInspect, cloud and future tags; any failure or warning fails (--ci)
 appinspect: package appinspect-deps
 	for tag in cloud future; do \
 	  rc=0; echo "== splunk-appinspect --included-tags $$tag"; \
 	  $(APPINSPECT) inspect $(PKG) --mode precert --included-tags $$tag --skip-trusted-libraries-update --ci \
 	    --data-format json --output-file dist/appinspect-$$tag.json >/dev/null || rc=$$?; \
-	  python3 -c 'import json,sys; print(sys.argv[1], json.load(open(sys.argv[1]))["summary"])' dist/appinspect-$$tag.json; \
+	  python3 -c "$$APPINSPECT_SUMMARY" dist/appinspect-$$tag.json; \
 	  test "$$rc" -eq 0 || { echo "appinspect $$tag: exit $$rc (101 failure, 103 warning, 104 future warning)"; exit 1; }; \
 	done
 
