@@ -93,7 +93,7 @@ package: app
 	sha256sum $(PKG)
 
 ## check-binaries: ELF machine, static linking and a qemu protocol run of the packaged binaries
-check-binaries: qemu-deps
+check-binaries: package qemu-deps
 	$(CARGO) test --locked --test integration app:: -- --nocapture
 
 ## appinspect-deps: a venv with splunk-appinspect, and libmagic
