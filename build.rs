@@ -8,8 +8,28 @@ use std::process::Command;
 const APP: &str = "splunk_app/SA_regsvcsdetect";
 
 fn main() {
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // In a git worktree `.git` is a file, so ask git where HEAD and refs live; a path that
+    // does not exist would make cargo rerun this script, and rebuild the crate, every time.
+    let git_path = |arg: &str| {
+        Command::new("git")
+            .args(["rev-parse", arg])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+    };
+    let git_dir = git_path("--git-dir").unwrap_or_else(|| ".git".to_string());
+    let common_dir = git_path("--git-common-dir").unwrap_or_else(|| git_dir.clone());
+    for watched in [
+        format!("{git_dir}/HEAD"),
+        format!("{common_dir}/refs"),
+        format!("{common_dir}/packed-refs"),
+    ] {
+        if Path::new(&watched).exists() {
+            println!("cargo:rerun-if-changed={watched}");
+        }
+    }
     let hash = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
