@@ -4,7 +4,35 @@
 CARGO ?= cargo
 BIN := target/release/regsvcsdetect
 
-.PHONY: all build test lint demo bless bench bench-check clean ci
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# The Splunk app: id, source folder, version (Cargo.toml's; build.rs checks the app agrees).
+APP_ID := SA_regsvcsdetect
+APP_SRC := splunk_app/$(APP_ID)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+STAGE := $(TARGET_DIR)/stage
+PKG := dist/$(APP_ID)-$(VERSION).tgz
+# Fixed archive timestamps (the last commit's time) make the package byte-reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+# Static Linux builds: x86_64 as static-pie (Rust's musl default, written out), aarch64 as a plain
+# static executable. README.md "Install in Splunk" explains how AppInspect sees each one.
+X86 := x86_64-unknown-linux-musl
+ARM := aarch64-unknown-linux-musl
+REMAP := --remap-path-prefix=$(CURDIR)=. --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=cargo
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=pie $(REMAP)
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(REMAP)
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER := aarch64-linux-gnu-gcc
+
+APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+VENV := .venv-appinspect
+APPINSPECT := $(VENV)/bin/splunk-appinspect
+APPINSPECT_VERSION := 4.3.1
+
+.PHONY: all build test lint demo bless bench bench-check clean ci \
+	cross-deps qemu-deps binaries app package check-binaries appinspect-deps appinspect
 
 all: build
 
@@ -37,8 +65,60 @@ bench:
 bench-check:
 	$(CARGO) bench --locked --no-run
 
+## cross-deps: rustup targets and the aarch64 linker, installed when missing (apt needs root)
+cross-deps:
+	for t in $(X86) $(ARM); do rustup target list --installed | grep -qx "$$t" || rustup target add "$$t"; done
+	command -v aarch64-linux-gnu-gcc >/dev/null || { $(APT_INSTALL) gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
+
+## qemu-deps: qemu-user-static, so tests can run the aarch64 binary on x86_64
+qemu-deps:
+	command -v qemu-aarch64-static >/dev/null || { $(APT_INSTALL) qemu-user-static; }
+
+## binaries: static release builds for x86_64 and aarch64 Linux
+binaries: cross-deps
+	$(CARGO) build --release --locked --target $(X86) --target $(ARM)
+
+## app: stage the app (only default/, metadata/, README, manifest, binaries) in target/stage
+app: binaries
+	rm -rf $(STAGE) && mkdir -p $(STAGE)
+	tar -C splunk_app --exclude='.*' --exclude=local --exclude=local.meta --exclude='*/bin/regsvcsdetect' -cf - $(APP_ID) | tar -C $(STAGE) -xf -
+	install -D -m 755 $(TARGET_DIR)/$(X86)/release/regsvcsdetect $(STAGE)/$(APP_ID)/linux_x86_64/bin/regsvcsdetect
+	install -D -m 755 $(TARGET_DIR)/$(ARM)/release/regsvcsdetect $(STAGE)/$(APP_ID)/bin/regsvcsdetect
+	find $(STAGE) -type d -exec chmod 755 {} + && find $(STAGE) -type f ! -path '*/bin/regsvcsdetect' -exec chmod 644 {} +
+
+## package: dist/SA_regsvcsdetect-<version>.tgz, byte-reproducible
+package: app
+	mkdir -p dist
+	tar -C $(STAGE) --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner --format=gnu -cf - $(APP_ID) | gzip -9n > $(PKG)
+	sha256sum $(PKG)
+
+## check-binaries: ELF machine, static linking and a qemu protocol run of the packaged binaries
+check-binaries: package qemu-deps
+	$(CARGO) test --locked --test integration app:: -- --nocapture
+
+## appinspect-deps: a venv with splunk-appinspect, and libmagic
+appinspect-deps:
+	dpkg -s libmagic1 >/dev/null 2>&1 || { $(APT_INSTALL) libmagic1; }
+	test -x $(APPINSPECT) || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q splunk-appinspect==$(APPINSPECT_VERSION); }
+
+# Prints a report's summary and every check that did not pass, with its messages.
+export APPINSPECT_SUMMARY := import json, sys; r = json.load(open(sys.argv[1])); print(sys.argv[1], r["summary"]); \
+	[print("  " + c["result"].upper(), c["name"] + ":", " ".join(m.get("message", "") for m in c["messages"])) \
+	 for rep in r["reports"] for g in rep["groups"] for c in g["checks"] \
+	 if c["result"] in ("failure", "error", "warning", "future_failure")]
+
+## appinspect: Splunk AppInspect, cloud and future tags; any failure or warning fails (--ci)
+appinspect: package appinspect-deps
+	for tag in cloud future; do \
+	  rc=0; echo "== splunk-appinspect --included-tags $$tag"; \
+	  $(APPINSPECT) inspect $(PKG) --mode precert --included-tags $$tag --skip-trusted-libraries-update --ci \
+	    --data-format json --output-file dist/appinspect-$$tag.json >/dev/null || rc=$$?; \
+	  python3 -c "$$APPINSPECT_SUMMARY" dist/appinspect-$$tag.json; \
+	  test "$$rc" -eq 0 || { echo "appinspect $$tag: exit $$rc (101 failure, 103 warning, 104 future warning)"; exit 1; }; \
+	done
+
 clean:
 	$(CARGO) clean
 	rm -rf dist
 
-ci: lint test
+ci: lint package appinspect qemu-deps test

@@ -15,3 +15,5 @@ mod protocol;
 mod parity;
 // Offline use: run over event files, record=t, replay and demo.
 mod offline;
+// The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
+mod app;
