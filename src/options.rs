@@ -175,7 +175,9 @@ impl Options {
                 ));
                 continue;
             };
-            let name = name.trim();
+            // Option names are case-insensitive, as searchbnf shows them in capitals.
+            let name = name.trim().to_ascii_lowercase();
+            let name = name.as_str();
             if !OPTIONS.iter().any(|o| o.name == name) {
                 let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
                 errors.push(format!(
@@ -433,6 +435,13 @@ mod tests {
             o.preop("regsvcsdetect"),
             "regsvcsdetect phase=map mode=network"
         );
+    }
+
+    #[test]
+    fn option_names_ignore_case() {
+        let o = Options::parse(&args(&["MODE=noargs", "Tz=UTC"])).unwrap();
+        assert_eq!(o.config.mode, Mode::Noargs);
+        assert_eq!(o.given[0], ("mode".to_string(), "noargs".to_string()));
     }
 
     #[test]
