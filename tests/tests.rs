@@ -11,3 +11,5 @@ mod sessions;
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
+// Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
+mod mapreduce;
