@@ -6,7 +6,9 @@
 //!
 //! Environment: `BENCH_ROWS` (rows per stream, default 1,000,000),
 //! `BENCH_REPS` (repetitions, default 3), `BENCH_RSS_FACTOR` (the larger RSS
-//! run is this many times `BENCH_ROWS`, default 10; 0 skips the RSS runs).
+//! run is this many times `BENCH_ROWS`, default 10; 0 skips the RSS runs),
+//! `BENCH_DUMP` (a directory: also write each stream there as
+//! `<mode>.stream`, for profilers or other implementations).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -412,7 +414,7 @@ impl Data {
         let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
         let args = args.join(",");
         let meta = format!(
-            r#"{{"action":"getinfo","preview":false,"searchinfo":{{"args":[{args}],"raw_args":[{args}],"dispatch_dir":"","sid":"bench","command":"regsvcsdetect","maxresultrows":50000}}}}"#
+            r#"{{"action":"getinfo","preview":false,"streaming_command_will_restart":false,"searchinfo":{{"args":[{args}],"raw_args":[{args}],"dispatch_dir":"","sid":"bench","app":"search","owner":"admin","username":"admin","session_key":"","splunkd_uri":"https://127.0.0.1:8089","splunk_version":"9.2.1","search":"%7C%20regsvcsdetect","command":"regsvcsdetect","maxresultrows":50000,"earliest_time":"0","latest_time":"0"}}}}"#
         );
         chunk(meta.as_bytes(), b"")
     }
@@ -569,6 +571,13 @@ fn main() {
         let stream = data.stream(&[]);
         let map_stream = data.stream(&["phase=map"]);
         std::fs::write(&tmp, &stream).unwrap();
+        if let Some(dir) = std::env::var_os("BENCH_DUMP") {
+            std::fs::write(
+                Path::new(&dir).join(format!("{}.stream", kind.name())),
+                &stream,
+            )
+            .unwrap();
+        }
         let bytes = data.body_bytes() as f64;
 
         let a = best(reps, || {

@@ -69,7 +69,8 @@ impl<'a> Iterator for Records<'a> {
 
 /// Number of `"` bytes in `s`. Counts into one-byte lanes over 32-byte
 /// blocks (at most 32 per lane per block, so no lane overflows), which the
-/// compiler turns into vector compares; about 5x a plain filter-count.
+/// compiler turns into vector compares, then the tail eight bytes at a time
+/// with [`quotes_in_word`]; about 5x a plain filter-count on splunkd rows.
 pub fn count_quotes(s: &[u8]) -> usize {
     let mut blocks = s.chunks_exact(32);
     let mut total = 0usize;
@@ -80,7 +81,23 @@ pub fn count_quotes(s: &[u8]) -> usize {
         }
         total += usize::from(n);
     }
-    total + blocks.remainder().iter().filter(|&&b| b == b'"').count()
+    let mut words = blocks.remainder().chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        total += quotes_in_word(u64::from_le_bytes(bytes));
+    }
+    total + words.remainder().iter().filter(|&&b| b == b'"').count()
+}
+
+/// Number of `"` bytes in eight bytes: an exact zero-byte test on the word
+/// XOR `"""..."` (no carries between bytes, so no false positives), then a
+/// multiply that sums the eight flags into the top byte.
+fn quotes_in_word(word: u64) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2222_2222_2222_2222;
+    let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+    ((zero >> 7).wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize
 }
 
 #[cfg(test)]
@@ -166,6 +183,24 @@ mod tests {
             assert_eq!(count_quotes(&s), len.div_ceil(3), "{len}");
         }
         assert_eq!(count_quotes(&[b'"'; 100]), 100);
+    }
+
+    #[test]
+    fn quote_count_is_exact_for_every_byte_value() {
+        for b in 0..=255u8 {
+            for len in [7usize, 8, 15, 31, 40] {
+                let want = if b == b'"' { len } else { 0 };
+                assert_eq!(count_quotes(&vec![b; len]), want, "{b} x {len}");
+                let mut mixed: Vec<u8> = (0..len)
+                    .map(|i| if i % 2 == 0 { b } else { b'"' })
+                    .collect();
+                mixed.push(b);
+                assert_eq!(
+                    count_quotes(&mixed),
+                    mixed.iter().filter(|&&c| c == b'"').count()
+                );
+            }
+        }
     }
 
     proptest! {
