@@ -1,14 +1,14 @@
 //! Throughput and memory table over generated splunkd streams (`make bench`); timings are printed, never asserted.
-//!
-//! Every figure in one table comes from the same run, so the ratios are
-//! meaningful on a shared, noisy machine even when the absolute numbers are
-//! not: each measurement is repeated and the fastest repetition is kept.
-//!
-//! Environment: `BENCH_ROWS` (rows per stream, default 1,000,000),
-//! `BENCH_REPS` (repetitions, default 3), `BENCH_RSS_FACTOR` (the larger RSS
-//! run is this many times `BENCH_ROWS`, default 10; 0 skips the RSS runs),
-//! `BENCH_DUMP` (a directory: also write each stream there as
-//! `<mode>.stream`, for profilers or other implementations).
+
+// Every figure in one table comes from the same run, so the ratios are
+// meaningful on a shared, noisy machine even when the absolute numbers are
+// not: each measurement is repeated and the fastest repetition is kept.
+//
+// Environment: `BENCH_ROWS` (rows per stream, default 1,000,000),
+// `BENCH_REPS` (repetitions, default 3), `BENCH_RSS_FACTOR` (the larger RSS
+// run is this many times `BENCH_ROWS`, default 10; 0 skips the RSS runs),
+// `BENCH_DUMP` (a directory: also write each stream there as
+// `<mode>.stream`, for profilers or other implementations).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 

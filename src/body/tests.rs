@@ -1,3 +1,5 @@
+//! Body reader tests: the prefilter over quoted newlines, doubled quotes and CRLF, and empty bodies.
+
 use super::*;
 
 fn read_all(body: &str) -> (BodyCounts, Vec<Vec<String>>) {
