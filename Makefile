@@ -57,8 +57,8 @@ demo: build
 bless:
 	BLESS=1 $(CARGO) test --locked --test integration sessions
 
-## bench: throughput table (never run as a test)
-bench:
+## bench: throughput and peak-RSS table over generated streams (never run as a test)
+bench: build
 	$(CARGO) bench --locked --bench throughput
 
 ## bench-check: benches compile

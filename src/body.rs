@@ -8,6 +8,10 @@ use regex::bytes::Regex;
 
 use crate::detect::{is_unprefixed, Row, Table, Values};
 
+mod split;
+
+pub use split::Records;
+
 /// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
 /// field limit to 10 MiB for Splunk; this leaves room above that.
 pub const MAX_FIELD_BYTES: usize = 64 << 20;
@@ -176,68 +180,6 @@ pub fn encode_mv(values: &[&[u8]]) -> Vec<u8> {
         out.push(b'$');
     }
     out
-}
-
-/// Splits CSV text into records without decoding them: a record ends at a
-/// `\n` outside quotes, found by counting quote characters (a `""` escape
-/// counts twice and keeps the parity). Blank lines are not records.
-#[derive(Debug, Clone)]
-pub struct Records<'a> {
-    text: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Records<'a> {
-    /// Splits `text`.
-    pub fn new(text: &'a [u8]) -> Records<'a> {
-        Records { text, pos: 0 }
-    }
-
-    /// The text not yet returned.
-    pub fn rest(&self) -> &'a [u8] {
-        &self.text[self.pos..]
-    }
-}
-
-impl Records<'_> {
-    /// The byte range of the next record, blank lines skipped.
-    pub fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
-        loop {
-            let start = self.pos;
-            if start >= self.text.len() {
-                return None;
-            }
-            let mut quotes = 0usize;
-            let mut scan = start;
-            let end = loop {
-                match memchr::memchr(b'\n', &self.text[scan..]) {
-                    None => break self.text.len(),
-                    Some(nl) => {
-                        let nl = scan + nl;
-                        quotes += self.text[scan..nl].iter().filter(|&&b| b == b'"').count();
-                        scan = nl + 1;
-                        if quotes % 2 == 0 {
-                            break scan;
-                        }
-                    }
-                }
-            };
-            self.pos = end;
-            let record = &self.text[start..end];
-            if record != b"\n" && record != b"\r\n" {
-                return Some(start..end);
-            }
-        }
-    }
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let text = self.text;
-        self.next_range().map(|r| &text[r])
-    }
 }
 
 /// Reads one body: the header, then rows that may match, skipping the rest.

@@ -17,3 +17,5 @@ mod parity;
 mod offline;
 // The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
 mod app;
+// Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
+mod mapreduce;

@@ -1,0 +1,219 @@
+//! The record splitter: CSV text to record byte ranges by newline search and quote parity, without decoding a field.
+
+/// Splits CSV text into records without decoding them: a record ends at a
+/// `\n` outside quotes, found by counting quote characters (a `""` escape
+/// counts twice and keeps the parity). Blank lines are not records; an
+/// unterminated quote runs to the end of the text.
+///
+/// It never allocates: a record is a range of the borrowed text.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Records<'a> {
+    /// Splits `text`.
+    pub fn new(text: &'a [u8]) -> Records<'a> {
+        Records { text, pos: 0 }
+    }
+
+    /// The text not yet returned.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.text[self.pos..]
+    }
+
+    /// The byte range of the next record, blank lines skipped. The range
+    /// includes the record's `\n` (or `\r\n`) when it has one.
+    pub fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
+        let text = self.text;
+        loop {
+            let start = self.pos;
+            if start >= text.len() {
+                return None;
+            }
+            // One SIMD newline search per line, then a byte-lane quote count
+            // over that line; most records are one line with an even count.
+            let mut odd = false;
+            let mut scan = start;
+            let end = loop {
+                match memchr::memchr(b'\n', &text[scan..]) {
+                    None => break text.len(),
+                    Some(nl) => {
+                        let nl = scan + nl;
+                        odd ^= count_quotes(&text[scan..nl]) % 2 == 1;
+                        scan = nl + 1;
+                        if !odd {
+                            break scan;
+                        }
+                    }
+                }
+            };
+            self.pos = end;
+            let record = &text[start..end];
+            if record != b"\n" && record != b"\r\n" {
+                return Some(start..end);
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let text = self.text;
+        self.next_range().map(|r| &text[r])
+    }
+}
+
+/// Number of `"` bytes in `s`. Counts into one-byte lanes over 32-byte
+/// blocks (at most 32 per lane per block, so no lane overflows), which the
+/// compiler turns into vector compares, then the tail eight bytes at a time
+/// with [`quotes_in_word`]; about 5x a plain filter-count on splunkd rows.
+pub fn count_quotes(s: &[u8]) -> usize {
+    let mut blocks = s.chunks_exact(32);
+    let mut total = 0usize;
+    for block in &mut blocks {
+        let mut n = 0u8;
+        for &b in block {
+            n += u8::from(b == b'"');
+        }
+        total += usize::from(n);
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        total += quotes_in_word(u64::from_le_bytes(bytes));
+    }
+    total + words.remainder().iter().filter(|&&b| b == b'"').count()
+}
+
+/// Number of `"` bytes in eight bytes: an exact zero-byte test on the word
+/// XOR `"""..."` (no carries between bytes, so no false positives), then a
+/// multiply that sums the eight flags into the top byte.
+fn quotes_in_word(word: u64) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2222_2222_2222_2222;
+    let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+    ((zero >> 7).wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split(text: &str) -> Vec<&str> {
+        Records::new(text.as_bytes())
+            .map(|r| std::str::from_utf8(r).unwrap())
+            .collect()
+    }
+
+    /// The reference: a byte-at-a-time quote-state machine.
+    fn naive(text: &[u8]) -> Vec<&[u8]> {
+        let (mut out, mut start, mut quoted) = (Vec::new(), 0, false);
+        for (i, &b) in text.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => {
+                    out.push(&text[start..=i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        if start < text.len() {
+            out.push(&text[start..]);
+        }
+        out.retain(|r| *r != b"\n" && *r != b"\r\n");
+        out
+    }
+
+    #[test]
+    fn plain_lines_and_a_missing_final_newline() {
+        assert_eq!(split("a,b\nc,d\ne,f"), ["a,b\n", "c,d\n", "e,f"]);
+        assert!(split("").is_empty());
+    }
+
+    #[test]
+    fn newlines_inside_quotes_stay_in_the_record() {
+        assert_eq!(
+            split("1,\"x\ny\",2\n3,\"\n\n\",4\n"),
+            ["1,\"x\ny\",2\n", "3,\"\n\n\",4\n"]
+        );
+    }
+
+    #[test]
+    fn doubled_quotes_keep_the_parity() {
+        assert_eq!(
+            split("\"a \"\"q\"\"\nb\",c\n\"\"\"\",d\n"),
+            ["\"a \"\"q\"\"\nb\",c\n", "\"\"\"\",d\n"]
+        );
+    }
+
+    #[test]
+    fn crlf_and_blank_lines() {
+        assert_eq!(
+            split("a,b\r\n\r\nc,\"d\r\ne\"\r\n\n\nf\r\n"),
+            ["a,b\r\n", "c,\"d\r\ne\"\r\n", "f\r\n"]
+        );
+        assert!(split("\n\r\n\n").is_empty());
+    }
+
+    #[test]
+    fn an_unterminated_quote_runs_to_the_end() {
+        assert_eq!(split("a\n\"b\nc\nd"), ["a\n", "\"b\nc\nd"]);
+    }
+
+    #[test]
+    fn rest_is_what_is_left() {
+        let mut r = Records::new(b"h1,h2\nx,y\n");
+        assert_eq!(r.next(), Some(&b"h1,h2\n"[..]));
+        assert_eq!(r.rest(), b"x,y\n");
+    }
+
+    #[test]
+    fn quote_count_crosses_block_edges() {
+        for len in [0usize, 1, 31, 32, 33, 63, 64, 65, 255 * 32, 255 * 32 + 7] {
+            let s: Vec<u8> = (0..len)
+                .map(|i| if i % 3 == 0 { b'"' } else { b'x' })
+                .collect();
+            assert_eq!(count_quotes(&s), len.div_ceil(3), "{len}");
+        }
+        assert_eq!(count_quotes(&[b'"'; 100]), 100);
+    }
+
+    #[test]
+    fn quote_count_is_exact_for_every_byte_value() {
+        for b in 0..=255u8 {
+            for len in [7usize, 8, 15, 31, 40] {
+                let want = if b == b'"' { len } else { 0 };
+                assert_eq!(count_quotes(&vec![b; len]), want, "{b} x {len}");
+                let mut mixed: Vec<u8> = (0..len)
+                    .map(|i| if i % 2 == 0 { b } else { b'"' })
+                    .collect();
+                mixed.push(b);
+                assert_eq!(
+                    count_quotes(&mixed),
+                    mixed.iter().filter(|&&c| c == b'"').count()
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_a_byte_state_machine(
+            parts in prop::collection::vec(
+                prop::sample::select(vec!["\"", "\n", "\r\n", ",", "a", "\"\"", "regsvcs.exe", "long field text "]),
+                0..60,
+            ),
+        ) {
+            let text = parts.concat();
+            let got: Vec<&[u8]> = Records::new(text.as_bytes()).collect();
+            prop_assert_eq!(got, naive(text.as_bytes()));
+        }
+    }
+}
