@@ -235,28 +235,7 @@ fn network_row(out: &mut Vec<u8>, rng: &mut Rng, n: u64) {
 }
 
 fn process_header() -> Vec<String> {
-    let fields = [
-        "action",
-        "dest",
-        "original_file_name",
-        "parent_process",
-        "parent_process_exec",
-        "parent_process_guid",
-        "parent_process_id",
-        "parent_process_name",
-        "parent_process_path",
-        "process",
-        "process_exec",
-        "process_guid",
-        "process_hash",
-        "process_id",
-        "process_integrity_level",
-        "process_name",
-        "process_path",
-        "user",
-        "user_id",
-        "vendor_product",
-    ];
+    let fields = regsvcsdetect::detect::NOARGS_BY;
     let mut cols: Vec<String> = fields.iter().map(|f| format!("Processes.{f}")).collect();
     cols.extend(["count", "firstTime", "lastTime"].map(String::from));
     cols

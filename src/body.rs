@@ -340,19 +340,19 @@ pub fn write_cell(out: &mut Vec<u8>, value: &[u8]) {
 /// Writes a table as a CSV body with `\n` row ends. A table with no rows
 /// is an empty body.
 pub fn write_table(table: &Table) -> Vec<u8> {
-    let mut out = Vec::new();
     if table.rows.is_empty() {
-        return out;
+        return Vec::new();
     }
-    for (i, c) in table.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_cell(&mut out, c.as_bytes());
-    }
-    out.push(b'\n');
-    for row in &table.rows {
-        for (i, v) in row.iter().enumerate() {
+    write_csv(table)
+}
+
+/// Writes a table as CSV with `\n` row ends, the header even when there are no rows.
+pub fn write_csv(table: &Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    let header = table.columns.iter().map(|c| c.as_bytes());
+    let rows = table.rows.iter().map(|r| r.iter().map(Vec::as_slice));
+    for cells in std::iter::once(header.collect::<Vec<_>>()).chain(rows.map(|r| r.collect())) {
+        for (i, v) in cells.into_iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }

@@ -247,29 +247,8 @@ pub fn csv_cell(v: &str) -> String {
     }
 }
 
-/// The header line of Endpoint.Processes rows (`Processes.` prefixed, as tstats writes them).
-pub const PROCESS_FIELDS: [&str; 20] = [
-    "action",
-    "dest",
-    "original_file_name",
-    "parent_process",
-    "parent_process_exec",
-    "parent_process_guid",
-    "parent_process_id",
-    "parent_process_name",
-    "parent_process_path",
-    "process",
-    "process_exec",
-    "process_guid",
-    "process_hash",
-    "process_id",
-    "process_integrity_level",
-    "process_name",
-    "process_path",
-    "user",
-    "user_id",
-    "vendor_product",
-];
+/// The 20 Endpoint.Processes fields of the noargs detection.
+pub const PROCESS_FIELDS: [&str; 20] = regsvcsdetect::detect::NOARGS_BY;
 
 /// A process-creation event header, unprefixed, with `_time` first.
 pub fn process_header(prefix: &str) -> String {

@@ -1,6 +1,5 @@
 //! Result tables for people and scripts: an aligned table, a vertical record layout when that is too wide, CSV, or JSON lines.
 
-use crate::body::write_cell;
 use crate::detect::Table;
 
 /// Widest aligned table before the automatic layout turns vertical: 120 columns.
@@ -137,24 +136,7 @@ fn vertical(table: &Table) -> String {
 }
 
 fn csv(table: &Table) -> String {
-    let mut out = Vec::new();
-    for (i, c) in table.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_cell(&mut out, c.as_bytes());
-    }
-    out.push(b'\n');
-    for row in &table.rows {
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_cell(&mut out, v);
-        }
-        out.push(b'\n');
-    }
-    text(&out)
+    text(&crate::body::write_csv(table))
 }
 
 fn json(table: &Table) -> String {
