@@ -40,9 +40,9 @@ all: build
 build:
 	$(CARGO) build --release --locked
 
-## test: unit, integration, golden sessions and real splunkd recordings
+## test: unit, integration, doc tests, golden sessions and real splunkd recordings (benches only build: make bench-check)
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
 
 ## lint: formatting and clippy, warnings are errors
 lint:
