@@ -11,3 +11,5 @@ mod sessions;
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
+// Malformed request streams and their expected outcomes, with hang and memory guards.
+mod malformed;
