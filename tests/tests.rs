@@ -13,3 +13,7 @@ mod recordings;
 mod protocol;
 // Malformed request streams and their expected outcomes, with hang and memory guards.
 mod malformed;
+// No network, no subprocess, files only in dispatch_dir, no session key in any output.
+mod safety;
+// Row accounting balances on every final reply.
+mod accounting;
