@@ -10,8 +10,9 @@
 //! Memory bound: cases with `max_vm_mib` run under `ulimit -v` (address
 //! space, not just resident memory), so an allocation past the bound aborts
 //! the child and fails the test. The bound is 64 MiB for lying lengths
-//! (10^12 bytes, 900 MB declared with a few bytes sent) and 256 MiB for a
-//! real 10 MB field; the peak resident set (VmHWM, polled) is printed too.
+//! (10^12 bytes, 900 MB declared with a few bytes sent), 256 MiB for a real
+//! 10 MB field and 1 GiB for a field just over the 64 MiB field limit; the
+//! peak resident set (VmHWM, polled) is printed too.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -28,6 +29,8 @@ pub const WATCHDOG: Duration = Duration::from_secs(20);
 const TIGHT_VM_MIB: u64 = 64;
 /// Address-space cap for cases that carry a real 10 MB field.
 const BIG_VM_MIB: u64 = 256;
+/// Address-space cap for a field just over `body::MAX_FIELD_BYTES` (64 MiB).
+const HUGE_VM_MIB: u64 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -175,6 +178,9 @@ pub fn run_guarded(
         }
         std::thread::sleep(Duration::from_millis(2));
     };
+    if start.elapsed() > Duration::from_secs(2) {
+        eprintln!("{name}: took {:?}", start.elapsed());
+    }
     writer.join().expect("the writer thread ends");
     let stdout = out_thread.map_or_else(Vec::new, |t| t.join().expect("stdout reader ends"));
     let stderr = err_thread.join().expect("stderr reader ends");
@@ -617,6 +623,15 @@ pub fn catalogue() -> Vec<Case> {
         .vm(BIG_VM_MIB)
         .check(|r| assert!(last(r).body.len() > 10 << 20)),
         case(
+            "field_over_limit",
+            net(&[net_body(&[network_row(&[(
+                "user",
+                &"x".repeat(regsvcsdetect::body::MAX_FIELD_BYTES + 1),
+            )])])]),
+            Error("a field is larger than the limit of 67108864 bytes"),
+        )
+        .vm(HUGE_VM_MIB),
+        case(
             "ten_thousand_columns",
             {
                 let extra: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
@@ -727,7 +742,7 @@ pub fn catalogue() -> Vec<Case> {
                 );
                 net(&[body.into_bytes()])
             },
-            Error("expand to 125000 groups, more than 100000"),
+            Error("expand to 125000 groups, more than the limit of 100000 per row"),
         ),
         case(
             "group_limit",
