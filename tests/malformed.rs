@@ -786,6 +786,7 @@ pub fn catalogue() -> Vec<Case> {
 #[test]
 fn catalogue_has_at_least_thirty_distinct_cases() {
     let cases = catalogue();
+    eprintln!("catalogue: {} cases", cases.len());
     assert!(cases.len() >= 30, "{}", cases.len());
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
     names.sort_unstable();
