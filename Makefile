@@ -32,7 +32,8 @@ APPINSPECT := $(VENV)/bin/splunk-appinspect
 APPINSPECT_VERSION := 4.3.1
 
 .PHONY: all build test lint demo bless bench bench-check clean ci \
-	cross-deps qemu-deps binaries app package check-binaries appinspect-deps appinspect
+	cross-deps qemu-deps binaries app package check-binaries appinspect-deps appinspect \
+	fuzz fuzz-smoke fuzz-tool
 
 all: build
 
@@ -116,6 +117,26 @@ appinspect: package appinspect-deps
 	  python3 -c "$$APPINSPECT_SUMMARY" dist/appinspect-$$tag.json; \
 	  test "$$rc" -eq 0 || { echo "appinspect $$tag: exit $$rc (101 failure, 103 warning, 104 future warning)"; exit 1; }; \
 	done
+
+
+## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly toolchain; installs cargo-fuzz if missing)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= chunk_reader body options session
+fuzz: fuzz-tool
+	mkdir -p fuzz/corpus/session fuzz/corpus/chunk_reader
+	cp -n tests/fixtures/sessions/*.in fuzz/corpus/session/
+	cp -n tests/fixtures/sessions/*.in fuzz/corpus/chunk_reader/
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		$(CARGO) +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -timeout=20 -print_final_stats=1 || exit 1; \
+	done
+
+## fuzz-smoke: every fuzz target for a few seconds (not in CI: building cargo-fuzz and the targets takes minutes)
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=5
+
+fuzz-tool:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
 clean:
 	$(CARGO) clean

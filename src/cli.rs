@@ -63,8 +63,25 @@ fn serve() -> u8 {
         Outcome::Done | Outcome::Closed => 0,
         Outcome::Failed(msg) => {
             // One terse line: splunkd copies every stderr line into search.log.
-            eprintln!("regsvcsdetect: {msg}");
+            eprintln!("regsvcsdetect: {}", one_line(&msg));
             1
         }
+    }
+}
+
+/// Escapes line breaks, so a message that quotes user input (an option value
+/// with a newline) stays one stderr line.
+fn one_line(msg: &str) -> String {
+    msg.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_escapes_line_breaks() {
+        assert_eq!(one_line("a\nb\r\nc"), "a\\nb\\r\\nc");
+        assert_eq!(one_line("plain"), "plain");
     }
 }

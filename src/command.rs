@@ -88,6 +88,26 @@ fn record(file: &mut Option<File>, parts: &[&[u8]]) {
     }
 }
 
+/// The getinfo metadata with `searchinfo.session_key` replaced, for
+/// recordings; the key must reach no file. Metadata that does not parse as
+/// a JSON object is recorded as `{}` rather than verbatim.
+fn redact_session_key(metadata: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(metadata);
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return b"{}".to_vec();
+    };
+    if !value.is_object() {
+        return b"{}".to_vec();
+    }
+    if let Some(key) = value
+        .get_mut("searchinfo")
+        .and_then(|si| si.get_mut("session_key"))
+    {
+        *key = serde_json::Value::from("<redacted>");
+    }
+    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
+}
+
 /// One protocol session over a request stream and a reply stream.
 pub struct Session<R, W> {
     reader: ChunkReader<R>,
@@ -227,14 +247,11 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 match Recorder::open(&info.dispatch_dir, &info.sid) {
                     Ok(rec) => {
                         let mut input = Some(rec.input);
-                        record(
-                            &mut input,
-                            &[
-                                self.reader.header_line(),
-                                &self.chunk.metadata,
-                                &self.chunk.body,
-                            ],
-                        );
+                        // The getinfo chunk carries the session key: record
+                        // it redacted, with the header's lengths to match.
+                        let meta = redact_session_key(&self.chunk.metadata);
+                        let header = protocol::format_header(meta.len(), self.chunk.body.len());
+                        record(&mut input, &[header.as_bytes(), &meta, &self.chunk.body]);
                         self.rec_in = input;
                         self.rec_out = Some(rec.output);
                     }
@@ -392,4 +409,20 @@ pub fn unquote(token: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_getinfo_has_no_session_key() {
+        let meta = br#"{"action":"getinfo","searchinfo":{"sid":"1.2","session_key":"s3cret"}}"#;
+        let out = redact_session_key(meta);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("\"sid\":\"1.2\""), "{text}");
+        assert_eq!(redact_session_key(b"[1]"), b"{}");
+        assert_eq!(redact_session_key(b"not json s3cret"), b"{}");
+    }
 }

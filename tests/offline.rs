@@ -370,7 +370,26 @@ fn record_tees_the_exact_bytes_and_replay_reproduces_them() {
     );
     let rec_in = dir.join("regsvcsdetect.1700000000.42.input");
     let rec_out = dir.join("regsvcsdetect.1700000000.42.output");
-    assert_eq!(std::fs::read(&rec_in).unwrap(), input);
+    // Execute chunks are recorded byte for byte; the getinfo chunk is too,
+    // except that its session key is redacted (and its header recomputed).
+    let recorded = std::fs::read(&rec_in).unwrap();
+    let getinfo_len = recording_getinfo(d, "1700000000.42").len();
+    let recorded_getinfo_len = recorded.len() - (input.len() - getinfo_len);
+    assert_eq!(recorded[recorded_getinfo_len..], input[getinfo_len..]);
+    let meta = |chunk: &[u8]| {
+        let nl = chunk.iter().position(|&b| b == b'\n').unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&chunk[nl + 1..]).unwrap();
+        v["searchinfo"]
+            .as_object_mut()
+            .unwrap()
+            .remove("session_key");
+        v
+    };
+    assert_eq!(
+        meta(&recorded[..recorded_getinfo_len]),
+        meta(&input[..getinfo_len])
+    );
+    assert!(!String::from_utf8_lossy(&recorded).contains("SESSION-KEY-MUST-NOT-LEAK"));
     assert_eq!(std::fs::read(&rec_out).unwrap(), out.stdout);
     let replies = parse_chunks(&out.stdout);
     assert!(

@@ -19,3 +19,9 @@ mod offline;
 mod app;
 // Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
 mod mapreduce;
+// Malformed request streams and their expected outcomes, with hang and memory guards.
+mod malformed;
+// No network, no subprocess, files only in dispatch_dir, no session key in any output.
+mod safety;
+// Row accounting balances on every final reply.
+mod accounting;

@@ -114,7 +114,7 @@ impl fmt::Display for Error {
             ),
             Error::TooManyMemberships { count } => write!(
                 f,
-                "one row's multivalue fields expand to {count} groups, more than {MAX_MEMBERSHIPS_PER_ROW}"
+                "one row's multivalue BY fields expand to {count} groups, more than the limit of {MAX_MEMBERSHIPS_PER_ROW} per row; reduce them before this command (mvdedup, mvexpand)"
             ),
         }
     }
