@@ -63,7 +63,8 @@ fn serve() -> u8 {
         Outcome::Done | Outcome::Closed => 0,
         Outcome::Failed(msg) => {
             // One terse line: splunkd copies every stderr line into search.log.
-            eprintln!("regsvcsdetect: {}", one_line(&msg));
+            let msg = msg.strip_prefix("regsvcsdetect: ").unwrap_or(&msg);
+            eprintln!("regsvcsdetect: {}", one_line(msg));
             1
         }
     }
