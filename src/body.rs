@@ -10,6 +10,7 @@ use crate::detect::{is_unprefixed, Row, Table, Values};
 
 mod split;
 
+use split::record_end;
 pub use split::Records;
 
 /// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
@@ -183,12 +184,27 @@ pub fn encode_mv(values: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Reads one body: the header, then rows that may match, skipping the rest.
+///
+/// A body can be fed whole ([`BodyReader::read`]) or in pieces as it arrives
+/// ([`BodyReader::begin`], [`BodyReader::feed`], [`BodyReader::finish`]), so
+/// the bytes are split and searched while they are still in the CPU cache and
+/// only the records that hold the needle are kept. Feeding is pure: it never
+/// fails and has no effect outside the reader; every error surfaces in
+/// `finish`, exactly as a whole-body read reports it.
 #[derive(Debug)]
 pub struct BodyReader {
     needle: Regex,
     bypass: Option<String>,
     scratch: Vec<u8>,
     record: ByteRecord,
+    /// The header record's bytes, once a complete record has been seen.
+    header: Option<Vec<u8>>,
+    /// Every record after the header is kept (the header has the bypass column).
+    decode_all: bool,
+    /// A record begun in an earlier piece, and whether its quote count so far is odd.
+    pending: Vec<u8>,
+    pending_odd: bool,
+    skipped: u64,
 }
 
 /// What one body held.
@@ -215,6 +231,11 @@ impl BodyReader {
             bypass: bypass.map(str::to_string),
             scratch: Vec::new(),
             record: ByteRecord::new(),
+            header: None,
+            decode_all: false,
+            pending: Vec::new(),
+            pending_odd: false,
+            skipped: 0,
         }
     }
 
@@ -230,46 +251,128 @@ impl BodyReader {
         body: &[u8],
         fields: &[&str],
         prefixes: &[&str],
-        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+        row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
-        let mut counts = BodyCounts::default();
-        let mut records = Records::new(body);
-        let Some(header_text) = records.next() else {
-            return Ok(counts);
-        };
-        let header = parse_one(header_text, &mut self.record)
-            .map_err(|e| BodyError(format!("cannot read the CSV header: {e}")))?;
-        let columns = Columns::new(&header, fields, prefixes);
-        let decode_all = self
-            .bypass
-            .as_ref()
-            .is_some_and(|b| header.iter().any(|c| c == b.as_bytes()));
+        self.begin();
+        self.feed(body);
+        self.finish(fields, prefixes, row)
+    }
 
-        // Find the needle across the whole body once, then walk the records,
-        // copying only those that hold a match into one scratch buffer that a
-        // single CSV reader then decodes.
+    /// Starts a new body, forgetting anything fed before.
+    pub fn begin(&mut self) {
         self.scratch.clear();
-        let rows_text = records.rest();
-        let mut records = Records::new(rows_text);
-        let mut hits = self
-            .needle
-            .find_iter(rows_text)
-            .map(|m| m.start())
-            .peekable();
-        while let Some(range) = records.next_range() {
-            while hits.peek().is_some_and(|&h| h < range.start) {
-                hits.next();
-            }
-            if decode_all || hits.peek().is_some_and(|&h| h < range.end) {
-                let rec = &rows_text[range];
-                self.scratch.extend_from_slice(rec);
-                if !rec.ends_with(b"\n") {
-                    self.scratch.push(b'\n');
+        self.header = None;
+        self.decode_all = false;
+        self.pending.clear();
+        self.pending_odd = false;
+        self.skipped = 0;
+    }
+
+    /// Feeds the next piece of the body. Pieces may split a record, a line
+    /// end or the needle anywhere.
+    pub fn feed(&mut self, piece: &[u8]) {
+        let mut from = 0;
+        if !self.pending.is_empty() {
+            // Finish the record an earlier piece began.
+            let mut odd = self.pending_odd;
+            match record_end(piece, 0, &mut odd) {
+                None => {
+                    self.pending.extend_from_slice(piece);
+                    self.pending_odd = odd;
+                    return;
                 }
-            } else {
-                counts.skipped += 1;
+                Some(end) => {
+                    self.pending.extend_from_slice(&piece[..end]);
+                    let rec = std::mem::take(&mut self.pending);
+                    let hit = self.needle.is_match(&rec);
+                    self.record_done(&rec, hit);
+                    self.pending = rec;
+                    self.pending.clear();
+                    self.pending_odd = false;
+                    from = end;
+                }
             }
         }
+        // Whole records in this piece: search the needle lazily across the
+        // piece once, and walk the records, keeping those a match starts in.
+        // A match cut by the piece's end lies in the unfinished last record,
+        // which is searched again once it is whole.
+        let text = &piece[from..];
+        let mut hits = self.needle.find_iter(text).map(|m| m.start()).peekable();
+        let mut pos = 0;
+        loop {
+            if pos >= text.len() {
+                return;
+            }
+            let mut odd = false;
+            let Some(end) = record_end(text, pos, &mut odd) else {
+                self.pending.extend_from_slice(&text[pos..]);
+                self.pending_odd = odd;
+                return;
+            };
+            while hits.peek().is_some_and(|&h| h < pos) {
+                hits.next();
+            }
+            let hit = hits.peek().is_some_and(|&h| h < end);
+            let rec = &text[pos..end];
+            pos = end;
+            if rec == b"\n" || rec == b"\r\n" {
+                continue;
+            }
+            if self.header.is_none() {
+                self.decode_all =
+                    header_done(&mut self.header, &mut self.record, &self.bypass, rec);
+            } else if self.decode_all || hit {
+                keep(&mut self.scratch, rec);
+            } else {
+                self.skipped += 1;
+            }
+        }
+    }
+
+    /// One complete record that did not come from the in-place walk.
+    fn record_done(&mut self, rec: &[u8], hit: bool) {
+        if rec == b"\n" || rec == b"\r\n" {
+            return;
+        }
+        if self.header.is_none() {
+            self.decode_all = header_done(&mut self.header, &mut self.record, &self.bypass, rec);
+        } else if self.decode_all || hit {
+            keep(&mut self.scratch, rec);
+        } else {
+            self.skipped += 1;
+        }
+    }
+
+    /// Ends the body fed since [`BodyReader::begin`]: decodes the header and
+    /// the kept records, and calls `row` for each.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
+    pub fn finish<E: From<BodyError>>(
+        &mut self,
+        fields: &[&str],
+        prefixes: &[&str],
+        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+    ) -> Result<BodyCounts, E> {
+        if !self.pending.is_empty() {
+            // The last record: no final newline, or a quote left open.
+            let rec = std::mem::take(&mut self.pending);
+            let hit = self.needle.is_match(&rec);
+            self.record_done(&rec, hit);
+            self.pending = rec;
+            self.pending.clear();
+            self.pending_odd = false;
+        }
+        let mut counts = BodyCounts::default();
+        let Some(header_text) = self.header.take() else {
+            return Ok(counts);
+        };
+        let header = parse_one(&header_text, &mut self.record)
+            .map_err(|e| BodyError(format!("cannot read the CSV header: {e}")))?;
+        let columns = Columns::new(&header, fields, prefixes);
+        counts.skipped = self.skipped;
         if self.scratch.is_empty() {
             return Ok(counts);
         }
@@ -299,6 +402,28 @@ impl BodyReader {
             })?;
         }
         Ok(counts)
+    }
+}
+
+/// Keeps the header record's bytes; whether every later record is kept
+/// (the header has the `bypass` column).
+fn header_done(
+    header: &mut Option<Vec<u8>>,
+    record: &mut ByteRecord,
+    bypass: &Option<String>,
+    rec: &[u8],
+) -> bool {
+    *header = Some(rec.to_vec());
+    bypass
+        .as_ref()
+        .is_some_and(|b| parse_one(rec, record).is_ok_and(|h| h.iter().any(|c| c == b.as_bytes())))
+}
+
+/// Copies a kept record into the scratch buffer, newline-terminated.
+fn keep(scratch: &mut Vec<u8>, rec: &[u8]) {
+    scratch.extend_from_slice(rec);
+    if !rec.ends_with(b"\n") {
+        scratch.push(b'\n');
     }
 }
 

@@ -171,7 +171,28 @@ impl<R: BufRead, W: Write> Session<R, W> {
     }
 
     fn read(&mut self) -> Result<Option<Request>, Stop> {
-        if !self.reader.read_chunk(&mut self.chunk)? {
+        self.read_with(None)
+    }
+
+    /// Reads the next request; with a body reader (and no recording), the
+    /// body goes into it piece by piece as it arrives instead of into
+    /// `self.chunk.body`.
+    fn read_with(&mut self, body: Option<&mut BodyReader>) -> Result<Option<Request>, Stop> {
+        let more = match body {
+            Some(body) if self.rec_in.is_none() => {
+                body.begin();
+                self.reader
+                    .read_chunk_streaming(&mut self.chunk, &mut |piece| body.feed(piece))?
+            }
+            Some(body) => {
+                let more = self.reader.read_chunk(&mut self.chunk)?;
+                body.begin();
+                body.feed(&self.chunk.body);
+                more
+            }
+            None => self.reader.read_chunk(&mut self.chunk)?,
+        };
+        if !more {
             return Ok(None);
         }
         record(
@@ -294,7 +315,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
         let fields: Vec<&'static str> = engine.fields().to_vec();
         let prefixes = engine.config().mode.prefixes();
         let mut ragged = 0u64;
-        while let Some(request) = self.read()? {
+        while let Some(request) = self.read_with(Some(&mut body_reader))? {
             let action = request.action();
             if action != Action::Execute {
                 return Err(Stop::Fail(format!(
@@ -303,14 +324,11 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 )));
             }
             let finished = request.finished.unwrap_or(false);
-            let body = std::mem::take(&mut self.chunk.body);
-            let counts = body_reader.read(&body, &fields, &prefixes, |row| {
+            let counts = body_reader.finish(&fields, &prefixes, |row| {
                 engine
                     .push(row)
                     .map_err(|e| Stop::Fail(format!("{COMMAND}: {e}")))
-            });
-            self.chunk.body = body;
-            let counts = counts?;
+            })?;
             engine.skip(counts.skipped);
             ragged += counts.ragged;
             let mut reply = Reply {

@@ -32,27 +32,40 @@ impl<'a> Records<'a> {
             if start >= text.len() {
                 return None;
             }
-            // One SIMD newline search per line, then a byte-lane quote count
-            // over that line; most records are one line with an even count.
             let mut odd = false;
-            let mut scan = start;
-            let end = loop {
-                match memchr::memchr(b'\n', &text[scan..]) {
-                    None => break text.len(),
-                    Some(nl) => {
-                        let nl = scan + nl;
-                        odd ^= count_quotes(&text[scan..nl]) % 2 == 1;
-                        scan = nl + 1;
-                        if !odd {
-                            break scan;
-                        }
-                    }
-                }
-            };
+            let end = record_end(text, start, &mut odd).unwrap_or(text.len());
             self.pos = end;
             let record = &text[start..end];
             if record != b"\n" && record != b"\r\n" {
                 return Some(start..end);
+            }
+        }
+    }
+}
+
+/// The end of the record that starts at `start` (just past its closing
+/// `\n`), given whether the quotes before `start` in this record are `odd`
+/// in number. `None` when the text ends first; `odd` then holds the parity of
+/// the whole unfinished record, so the search can go on in more text.
+///
+/// One SIMD newline search per line, then a byte-lane quote count over that
+/// line; most records are one line with an even count.
+#[inline]
+pub fn record_end(text: &[u8], start: usize, odd: &mut bool) -> Option<usize> {
+    let mut scan = start;
+    loop {
+        match memchr::memchr(b'\n', &text[scan..]) {
+            None => {
+                *odd ^= count_quotes(&text[scan..]) % 2 == 1;
+                return None;
+            }
+            Some(nl) => {
+                let nl = scan + nl;
+                *odd ^= count_quotes(&text[scan..nl]) % 2 == 1;
+                scan = nl + 1;
+                if !*odd {
+                    return Some(scan);
+                }
             }
         }
     }

@@ -13,6 +13,9 @@ use super::{Error, ErrorKind};
 /// incrementally, so a lying header costs at most what actually arrives.
 pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
+/// Where a streamed body goes: called with each piece, in order.
+pub type BodySink<'a> = &'a mut dyn FnMut(&[u8]);
+
 /// One request chunk: raw metadata bytes and raw body bytes, reused across reads.
 #[derive(Debug, Default)]
 pub struct Chunk {
@@ -86,6 +89,31 @@ impl<R: BufRead> ChunkReader<R> {
     /// assert!(!r.read_chunk(&mut chunk).unwrap());
     /// ```
     pub fn read_chunk(&mut self, chunk: &mut Chunk) -> Result<bool, Error> {
+        self.read_chunk_inner(chunk, None)
+    }
+
+    /// Reads the next chunk like [`ChunkReader::read_chunk`], but hands the
+    /// body to `sink` in pieces as it arrives, straight from the read buffer,
+    /// instead of storing it: `chunk.body` is left empty. The pieces, in
+    /// order, are exactly the body's bytes; a truncated body is still an
+    /// error, after `sink` has seen what arrived.
+    ///
+    /// # Errors
+    ///
+    /// As [`ChunkReader::read_chunk`].
+    pub fn read_chunk_streaming(
+        &mut self,
+        chunk: &mut Chunk,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, Error> {
+        self.read_chunk_inner(chunk, Some(sink))
+    }
+
+    fn read_chunk_inner(
+        &mut self,
+        chunk: &mut Chunk,
+        sink: Option<BodySink<'_>>,
+    ) -> Result<bool, Error> {
         let start = loop {
             let start = self.offset;
             self.line.clear();
@@ -146,8 +174,49 @@ impl<R: BufRead> ChunkReader<R> {
             ));
         }
         self.read_part(&mut chunk.metadata, header.metadata_len, "metadata", start)?;
-        self.read_part(&mut chunk.body, header.body_len, "body", start)?;
+        match sink {
+            None => self.read_part(&mut chunk.body, header.body_len, "body", start)?,
+            Some(sink) => {
+                chunk.body.clear();
+                self.stream_part(header.body_len, "body", start, sink)?;
+            }
+        }
         Ok(true)
+    }
+
+    fn stream_part(
+        &mut self,
+        len: u64,
+        part: &'static str,
+        start: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        let mut left = len;
+        while left > 0 {
+            let n = match self.inner.fill_buf() {
+                Ok(buf) => {
+                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    sink(&buf[..n]);
+                    n
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(ErrorKind::Io(e), start)),
+            };
+            if n == 0 {
+                return Err(self.error(
+                    ErrorKind::Truncated {
+                        part,
+                        expected: len,
+                        got: len - left,
+                    },
+                    start,
+                ));
+            }
+            self.inner.consume(n);
+            self.offset += n as u64;
+            left -= n as u64;
+        }
+        Ok(())
     }
 
     fn read_part(
@@ -291,6 +360,49 @@ mod tests {
                 ErrorKind::Truncated {
                     part: "body",
                     got: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn streamed_bodies_are_the_same_bytes_and_truncation_still_fails() {
+        let input = [
+            chunk("{}", ""),
+            chunk("{\"a\":1}", "x,y\n1,2\n"),
+            chunk("{}", "z"),
+        ]
+        .concat();
+        let mut r = ChunkReader::new(BufReader::with_capacity(3, OneByte(&input)));
+        let mut c = Chunk::default();
+        let mut bodies = vec![];
+        let mut body = vec![];
+        while r
+            .read_chunk_streaming(&mut c, &mut |p| body.extend_from_slice(p))
+            .unwrap()
+        {
+            assert!(c.body.is_empty());
+            bodies.push((c.metadata.clone(), std::mem::take(&mut body)));
+        }
+        assert_eq!(r.offset(), input.len() as u64);
+        assert_eq!(read_all(&input).unwrap(), bodies);
+        let cut = &input[..input.len() - 1];
+        let mut r = ChunkReader::new(BufReader::with_capacity(3, OneByte(cut)));
+        let err = loop {
+            match r.read_chunk_streaming(&mut c, &mut |_| {}) {
+                Ok(true) => {}
+                Ok(false) => panic!("a truncated body must fail"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Truncated {
+                    part: "body",
+                    got: 0,
                     ..
                 }
             ),
