@@ -203,6 +203,7 @@ pub struct Engine {
     stats: Stats,
     key: Vec<u8>,
     unrenderable: u64,
+    untimed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -259,6 +260,7 @@ impl Engine {
             stats: Stats::default(),
             key: Vec::new(),
             unrenderable: 0,
+            untimed: 0,
         }
     }
 
@@ -374,6 +376,7 @@ impl Engine {
         let acc = self.row_acc(row, shape);
         let lists: Vec<Vec<&[u8]>> = values.iter().map(|v| v.iter().collect()).collect();
         self.add_memberships(&lists, &acc)?;
+        self.note_untimed(shape, &acc);
         self.stats.rows_kept += 1;
         Ok(())
     }
@@ -451,8 +454,15 @@ impl Engine {
         }
         let acc = self.row_acc(row, shape);
         self.add_memberships(&lists, &acc)?;
+        self.note_untimed(shape, &acc);
         self.stats.rows_kept += 1;
         Ok(())
+    }
+
+    fn note_untimed(&mut self, shape: Shape, acc: &Acc) {
+        if matches!(shape, Shape::Event) && acc.first_time().is_none() {
+            self.untimed += 1;
+        }
     }
 
     fn fill<'a, R: Row + ?Sized>(&self, row: &'a R, values: &mut [Values<'a>]) {

@@ -57,6 +57,11 @@ pub fn read(
                 format!("expected one JSON object per line, found {}", kind(&value)),
             ));
         };
+        // `splunk search -output json` writes preview rows before the final
+        // ones; only the final rows are results.
+        if object.get("preview") == Some(&Value::Bool(true)) {
+            continue;
+        }
         let fields = match object.get("result") {
             Some(Value::Object(inner)) => inner,
             Some(other) => {
