@@ -73,7 +73,11 @@ fn serve() -> u8 {
 /// Escapes line breaks, so a message that quotes user input (an option value
 /// with a newline) stays one stderr line.
 fn one_line(msg: &str) -> String {
-    msg.replace('\r', "\\r").replace('\n', "\\n")
+    msg.replace('\r', "\\r")
+        .replace('\n', "\\n")
+        .replace('\u{85}', "\\u{85}")
+        .replace('\u{2028}', "\\u{2028}")
+        .replace('\u{2029}', "\\u{2029}")
 }
 
 #[cfg(test)]

@@ -404,6 +404,9 @@ fn describe(action: &Action) -> String {
     match action {
         Action::Getinfo => "getinfo".into(),
         Action::Execute => "execute".into(),
+        Action::Other(a) if a.len() > 60 => {
+            format!("\"{}...\"", a.chars().take(40).collect::<String>())
+        }
         Action::Other(a) => format!("\"{a}\""),
         Action::Missing => "a request without an action".into(),
     }

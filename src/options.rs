@@ -7,6 +7,12 @@ use crate::detect::{Binary, CidrSet, Config, InputShape, Mode, TimeRender, DEFAU
 /// The default `timeformat`, ESCU's `security_content_ctime`.
 pub const DEFAULT_TIMEFORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// The longest single argument accepted, in bytes.
+pub const MAX_ARG_BYTES: usize = 4096;
+
+/// The most problems reported for one argument list.
+pub const MAX_ERRORS: usize = 20;
+
 /// The largest `max_groups` accepted.
 pub const MAX_MAX_GROUPS: usize = 100_000_000;
 
@@ -169,6 +175,15 @@ impl Options {
         let mut errors = Vec::new();
         let mut seen: Vec<(String, String)> = Vec::new();
         for arg in args {
+            // Messages quote arguments back; keep a hostile one from flooding them.
+            if arg.len() > MAX_ARG_BYTES {
+                let head: String = arg.chars().take(40).collect();
+                errors.push(format!(
+                    "argument \"{head}...\" is {} bytes long, more than the limit of {MAX_ARG_BYTES}",
+                    arg.len()
+                ));
+                continue;
+            }
             let Some((name, value)) = arg.split_once('=') else {
                 errors.push(format!(
                     "unexpected argument \"{arg}\": options are written name=value, e.g. mode=network"
@@ -328,7 +343,18 @@ impl Options {
             errors.push("cim_fill=t applies to mode=noargs only: the Network_Traffic data model has no calculated fills".to_string());
         }
         if !errors.is_empty() {
-            return Err(errors);
+            let mut unique: Vec<String> = Vec::new();
+            for e in errors {
+                if !unique.contains(&e) {
+                    unique.push(e);
+                }
+            }
+            if unique.len() > MAX_ERRORS {
+                let more = unique.len() - MAX_ERRORS;
+                unique.truncate(MAX_ERRORS);
+                unique.push(format!("and {more} more problems with the arguments"));
+            }
+            return Err(unique);
         }
         cfg.time = time;
         cfg.mode = mode;
@@ -442,6 +468,17 @@ mod tests {
         let o = Options::parse(&args(&["MODE=noargs", "Tz=UTC"])).unwrap();
         assert_eq!(o.config.mode, Mode::Noargs);
         assert_eq!(o.given[0], ("mode".to_string(), "noargs".to_string()));
+    }
+
+    #[test]
+    fn hostile_argument_lists_give_short_reports() {
+        let long = format!("mode={}", "n".repeat(50_000));
+        let errors = Options::parse(&[long]).unwrap_err();
+        assert!(errors.iter().all(|e| e.len() < 300), "{errors:?}");
+        let many: Vec<String> = (0..5000).map(|i| format!("x{i}=1")).collect();
+        assert_eq!(Options::parse(&many).unwrap_err().len(), MAX_ERRORS + 1);
+        let dup = vec!["tz=UTC".to_string(); 1000];
+        assert!(Options::parse(&dup).unwrap_err().len() <= 3);
     }
 
     #[test]

@@ -47,13 +47,24 @@ impl Acc {
 
 /// The group table could not take another group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupLimit(pub usize);
+pub enum GroupLimit {
+    /// It holds the most groups allowed.
+    Count(usize),
+    /// Its keys hold the most bytes allowed.
+    Bytes(usize),
+}
+
+/// The most bytes of BY values the group table may hold: 1 GiB. `max_groups`
+/// bounds the number of groups; this bounds their size, so a few huge values
+/// times a multivalue field cannot exhaust memory.
+pub const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
 
 /// Groups keyed by their encoded BY tuple.
 #[derive(Debug, Clone)]
 pub struct Groups {
     map: HashMap<Box<[u8]>, Acc>,
     limit: usize,
+    bytes: usize,
 }
 
 impl Groups {
@@ -62,6 +73,7 @@ impl Groups {
         Groups {
             map: HashMap::new(),
             limit,
+            bytes: 0,
         }
     }
 
@@ -87,14 +99,19 @@ impl Groups {
             return Ok(());
         }
         if self.map.len() >= self.limit {
-            return Err(GroupLimit(self.limit));
+            return Err(GroupLimit::Count(self.limit));
         }
+        if self.bytes + key.len() > MAX_GROUP_KEY_BYTES {
+            return Err(GroupLimit::Bytes(MAX_GROUP_KEY_BYTES));
+        }
+        self.bytes += key.len();
         self.map.insert(key.into(), *acc);
         Ok(())
     }
 
     /// Takes every group out, sorted by the BY tuple.
     pub fn drain_sorted(&mut self) -> Vec<(Vec<Vec<u8>>, Acc)> {
+        self.bytes = 0;
         let mut rows: Vec<(Vec<Vec<u8>>, Acc)> = self
             .map
             .drain()
@@ -238,7 +255,7 @@ mod tests {
         };
         g.add(&key(&["a"]), &acc).unwrap();
         g.add(&key(&["a"]), &acc).unwrap();
-        assert_eq!(g.add(&key(&["b"]), &acc), Err(GroupLimit(1)));
+        assert_eq!(g.add(&key(&["b"]), &acc), Err(GroupLimit::Count(1)));
     }
 
     #[test]

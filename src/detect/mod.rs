@@ -12,7 +12,9 @@ mod filter;
 mod render;
 mod spec;
 
-pub use aggregate::{compare_tuples, compare_values, parse_number, Acc, GroupLimit, Groups};
+pub use aggregate::{
+    compare_tuples, compare_values, parse_number, Acc, GroupLimit, Groups, MAX_GROUP_KEY_BYTES,
+};
 pub use event::{OwnedRow, Row, Values};
 pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
 pub use render::{number, BadFormat, TimeRender};
@@ -103,6 +105,11 @@ pub enum Error {
         /// Memberships the row would produce.
         count: usize,
     },
+    /// The BY values of the groups would take more than [`MAX_GROUP_KEY_BYTES`].
+    GroupsTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -115,6 +122,10 @@ impl fmt::Display for Error {
             Error::TooManyMemberships { count } => write!(
                 f,
                 "one row's multivalue BY fields expand to {count} groups, more than the limit of {MAX_MEMBERSHIPS_PER_ROW} per row; reduce them before this command (mvdedup, mvexpand)"
+            ),
+            Error::GroupsTooLarge { limit } => write!(
+                f,
+                "the groups' BY values would take more than {limit} bytes (huge field values times multivalue fields); narrow the search or shorten the fields (results are never truncated)"
             ),
         }
     }
@@ -529,6 +540,16 @@ impl Engine {
         if total > MAX_MEMBERSHIPS_PER_ROW {
             return Err(Error::TooManyMemberships { count: total });
         }
+        // Refuse before building keys whose sizes alone would pass the cap.
+        let widest: usize = lists
+            .iter()
+            .map(|l| 4 + l.iter().map(|v| v.len()).max().unwrap_or(0))
+            .sum();
+        if widest.saturating_mul(total) > MAX_GROUP_KEY_BYTES {
+            return Err(Error::GroupsTooLarge {
+                limit: MAX_GROUP_KEY_BYTES,
+            });
+        }
         let mut index = vec![0usize; lists.len()];
         for _ in 0..total {
             self.key.clear();
@@ -537,7 +558,10 @@ impl Engine {
             }
             self.groups
                 .add(&self.key, acc)
-                .map_err(|GroupLimit(limit)| Error::TooManyGroups { limit })?;
+                .map_err(|limit| match limit {
+                    GroupLimit::Count(limit) => Error::TooManyGroups { limit },
+                    GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
+                })?;
             // Odometer over the value lists: the cartesian product, no dedup.
             for (slot, list) in index.iter_mut().zip(lists).rev() {
                 *slot += 1;

@@ -380,6 +380,24 @@ fn group_limit_stops_instead_of_truncating() {
 }
 
 #[test]
+fn huge_values_times_multivalue_are_refused_before_allocating() {
+    let big = "U".repeat(5_000_000);
+    let many: String = (0..1000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("|");
+    let mut e = engine(Mode::Network, |_| {});
+    let names = e.fields().to_vec();
+    let row = MapRow {
+        names,
+        fields: net_event(&[("user", &big), ("src_port", &many)])
+            .into_iter()
+            .collect(),
+    };
+    assert!(matches!(e.push(&row), Err(Error::GroupsTooLarge { .. })));
+}
+
+#[test]
 fn membership_explosion_is_refused() {
     let many: String = (0..100)
         .map(|i| i.to_string())

@@ -378,9 +378,12 @@ impl Runner {
         }
         line(&mut out, "kept:", s.rows_kept, "joined a result group");
         line(&mut out, "results:", results as u64, "rows in the table");
-        for w in [self.engine.missing_field_warning(), self.engine.time_warning()]
-            .into_iter()
-            .flatten()
+        for w in [
+            self.engine.missing_field_warning(),
+            self.engine.time_warning(),
+        ]
+        .into_iter()
+        .flatten()
         {
             out.push_str(&format!("WARN: {w}\n"));
         }

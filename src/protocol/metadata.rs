@@ -26,8 +26,10 @@ pub struct Request {
     /// `finished` as sent: true on the last execute request.
     pub finished: Option<bool>,
     /// True when splunkd runs the command for preview results.
+    #[serde(deserialize_with = "lenient_bool")]
     pub preview: Option<bool>,
-    /// Search context, sent with getinfo.
+    /// Search context, sent with getinfo; anything but an object is ignored.
+    #[serde(deserialize_with = "lenient_searchinfo")]
     pub searchinfo: Option<SearchInfo>,
 }
 
@@ -72,25 +74,34 @@ pub struct SearchInfo {
     /// Command arguments with their original quoting.
     pub raw_args: Option<Vec<String>>,
     /// The job's dispatch directory; empty or temporary in parse probes.
+    #[serde(deserialize_with = "text")]
     pub dispatch_dir: String,
     /// Search id; `searchparsetmp_*` in parse probes.
+    #[serde(deserialize_with = "text")]
     pub sid: String,
     /// App context.
+    #[serde(deserialize_with = "text")]
     pub app: String,
     /// Search owner.
+    #[serde(deserialize_with = "text")]
     pub owner: String,
     /// User running the search.
+    #[serde(deserialize_with = "text")]
     pub username: String,
     /// splunkd's REST endpoint.
+    #[serde(deserialize_with = "text")]
     pub splunkd_uri: String,
     /// Splunk version string.
+    #[serde(deserialize_with = "text")]
     pub splunk_version: String,
     /// The whole search, percent-decoded.
     #[serde(deserialize_with = "decoded")]
     pub search: String,
     /// Command name from the commands.conf stanza (8.x).
+    #[serde(deserialize_with = "text")]
     pub command: String,
     /// limits.conf `maxresultrows`.
+    #[serde(deserialize_with = "lenient_u64")]
     pub maxresultrows: Option<u64>,
     /// Search window start, epoch seconds; `0` means unbounded.
     #[serde(deserialize_with = "epoch")]
@@ -112,9 +123,37 @@ impl SearchInfo {
     }
 }
 
+// Keys the command does not act on are read leniently: a wrong JSON type
+// there must not fail a search (PROTOCOL.md §0.10).
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(Value::deserialize(d)?.as_bool())
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Value::deserialize(d)?.as_u64())
+}
+
+fn lenient_searchinfo<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SearchInfo>, D::Error> {
+    match Value::deserialize(d)? {
+        value @ Value::Object(_) => SearchInfo::deserialize(value)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Ok(None),
+    }
+}
+
 fn decoded<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
-    Ok(percent_decode(&raw))
+    Ok(percent_decode(&text(d)?))
 }
 
 /// splunkd sends the times as strings (`"0"`, `"1627333200"`); the SDK's
@@ -257,6 +296,22 @@ mod tests {
         assert_eq!(si.earliest_time, Some(0.0));
         assert_eq!(si.latest_time, Some(1627333200.5));
         assert!(!format!("{si:?}").contains("secret"));
+    }
+
+    #[test]
+    fn keys_the_command_does_not_use_tolerate_odd_types() {
+        let meta = br#"{"action":"getinfo","preview":"no","searchinfo":{"args":["mode=network"],"sid":123,"dispatch_dir":null,"maxresultrows":-1,"search":7}}"#;
+        let si = Request::parse(meta, 1, 0).unwrap().searchinfo.unwrap();
+        assert_eq!(si.sid, "123");
+        assert_eq!(si.dispatch_dir, "");
+        assert_eq!(si.maxresultrows, None);
+        let exec = Request::parse(
+            br#"{"action":"execute","finished":true,"searchinfo":[1]}"#,
+            2,
+            0,
+        )
+        .unwrap();
+        assert!(exec.searchinfo.is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod writer;
 
 pub use header::{format_header, parse_header, Header, MAX_HEADER_BYTES};
 pub use metadata::{percent_decode, Action, Inspector, Reply, Request, SearchInfo};
-pub use reader::{Chunk, ChunkReader, MAX_CHUNK_BYTES};
+pub use reader::{Chunk, ChunkReader, MAX_CHUNK_BYTES, MAX_METADATA_BYTES};
 pub use writer::ChunkWriter;
 
 use std::fmt;
@@ -70,6 +70,11 @@ pub enum ErrorKind {
         len: u64,
         /// The configured limit.
         limit: u64,
+    },
+    /// The header declares more metadata than [`MAX_METADATA_BYTES`] allows.
+    MetadataTooLarge {
+        /// Declared metadata length.
+        len: u64,
     },
     /// The metadata is not a JSON object of the expected shape.
     MetadataInvalid {
@@ -124,6 +129,11 @@ impl fmt::Display for Error {
             ErrorKind::ChunkTooLarge { len, limit } => write!(
                 f,
                 "chunk {} (byte {}) declares {len} bytes, more than the limit of {limit} bytes",
+                self.chunk, self.offset
+            ),
+            ErrorKind::MetadataTooLarge { len } => write!(
+                f,
+                "chunk {} (byte {}) declares {len} bytes of metadata, more than the limit of {MAX_METADATA_BYTES} bytes",
                 self.chunk, self.offset
             ),
             ErrorKind::MetadataInvalid { reason } => write!(

@@ -16,6 +16,11 @@ pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 /// Where a streamed body goes: called with each piece, in order.
 pub type BodySink<'a> = &'a mut dyn FnMut(&[u8]);
 
+/// The largest metadata accepted: 16 MiB. Real metadata is a few KB (the
+/// search string is the largest part); JSON parsing costs many times the
+/// text's size, so metadata gets a much lower cap than bodies.
+pub const MAX_METADATA_BYTES: u64 = 16 << 20;
+
 /// One request chunk: raw metadata bytes and raw body bytes, reused across reads.
 #[derive(Debug, Default)]
 pub struct Chunk {
@@ -163,6 +168,14 @@ impl<R: BufRead> ChunkReader<R> {
             };
             self.error(kind, start)
         })?;
+        if header.metadata_len > MAX_METADATA_BYTES {
+            return Err(self.error(
+                ErrorKind::MetadataTooLarge {
+                    len: header.metadata_len,
+                },
+                start,
+            ));
+        }
         let len = header.metadata_len.saturating_add(header.body_len);
         if len > self.limit {
             return Err(self.error(
@@ -344,9 +357,14 @@ mod tests {
 
     #[test]
     fn absurd_length_is_refused_before_allocating() {
-        let err = read_all(b"chunked 1.0,1000000000000,0\n{}").unwrap_err();
+        let err = read_all(b"chunked 1.0,2,1000000000000\n{}").unwrap_err();
         assert!(
             matches!(err.kind(), ErrorKind::ChunkTooLarge { .. }),
+            "{err}"
+        );
+        let err = read_all(b"chunked 1.0,1000000000000,0\n{}").unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::MetadataTooLarge { .. }),
             "{err}"
         );
     }
