@@ -331,8 +331,13 @@ impl Runner {
         };
         line(&mut out, "rows read:", s.rows_in, "");
         let what = match mode {
-            Mode::Network => "EventID 3, process_name, dest_ip outside the private ranges",
-            Mode::Noargs => "process_name or original_file_name",
+            Mode::Network if self.engine.config().sysmon => {
+                "needs EventID 3, the binary as process_name, a dest_ip outside the excluded ranges, and a Sysmon source"
+            }
+            Mode::Network => {
+                "needs EventID 3, the binary as process_name, and a dest_ip outside the excluded ranges"
+            }
+            Mode::Noargs => "needs the binary as process_name or original_file_name",
         };
         line(
             &mut out,

@@ -140,16 +140,20 @@ fn csv(table: &Table) -> String {
 }
 
 fn json(table: &Table) -> String {
+    // One object per row, keys in the table's column order (a JSON map
+    // would sort them).
     let mut out = String::new();
     for row in &table.rows {
-        let object: serde_json::Map<String, serde_json::Value> = table
-            .columns
-            .iter()
-            .zip(row)
-            .map(|(c, v)| (c.clone(), serde_json::Value::String(text(v))))
-            .collect();
-        out.push_str(&serde_json::Value::Object(object).to_string());
-        out.push('\n');
+        out.push('{');
+        for (i, (c, v)) in table.columns.iter().zip(row).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::Value::String(c.clone()).to_string());
+            out.push(':');
+            out.push_str(&serde_json::Value::String(text(v)).to_string());
+        }
+        out.push_str("}\n");
     }
     out
 }
