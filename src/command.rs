@@ -239,6 +239,12 @@ impl<R: BufRead, W: Write> Session<R, W> {
                     .map(|raw| raw.iter().map(|a| unquote(a)).collect())
             })
             .unwrap_or_default();
+        // splunkd sends only the arguments, but a driver that splits our own
+        // `streaming_preop` text may pass the command name first.
+        let args = match args.split_first() {
+            Some((first, rest)) if first.eq_ignore_ascii_case(COMMAND) => rest.to_vec(),
+            _ => args,
+        };
         let opts = match Options::parse(&args) {
             Ok(opts) => opts,
             Err(errors) => {

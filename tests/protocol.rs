@@ -154,3 +154,16 @@ fn closed_stdout_ends_the_process_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_map_process_started_from_the_whole_preop_text_still_runs() {
+    let replies = parse_chunks(&run(&getinfo(&["mode=network"])).stdout);
+    let preop = replies[0].meta["streaming_preop"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let args: Vec<&str> = preop.split_whitespace().collect();
+    assert_eq!(args[0], "regsvcsdetect");
+    let replies = parse_chunks(&run(&getinfo(&args)).stdout);
+    assert_eq!(replies[0].meta, serde_json::json!({"type": "streaming"}));
+}
