@@ -33,7 +33,7 @@ APPINSPECT_VERSION := 4.3.1
 
 .PHONY: all build test lint demo bless bench bench-check clean ci \
 	cross-deps qemu-deps binaries app package check-binaries appinspect-deps appinspect \
-	fuzz fuzz-smoke fuzz-tool
+	fuzz fuzz-smoke fuzz-tool fuzz-check
 
 all: build
 
@@ -134,6 +134,10 @@ fuzz: fuzz-tool
 ## fuzz-smoke: every fuzz target for a few seconds (not in CI: building cargo-fuzz and the targets takes minutes)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=5
+
+## fuzz-check: the fuzz targets still compile against the library (stable toolchain, no fuzzing)
+fuzz-check:
+	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml
 
 fuzz-tool:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked

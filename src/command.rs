@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::body::{write_table, BodyError, BodyReader};
 use crate::detect::{Engine, Stats, Table, PARTIAL_MARKER};
-use crate::options::{Options, Phase};
+use crate::options::{unquote, Options, Phase};
 use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
 /// The SPL command name, used in `streaming_preop`.
@@ -416,26 +416,6 @@ fn describe(action: &Action) -> String {
         Action::Other(a) => format!("\"{a}\""),
         Action::Missing => "a request without an action".into(),
     }
-}
-
-/// Removes one level of SPL quoting from a `raw_args` token:
-/// `name="a \"b\""` becomes `name=a "b"`.
-pub fn unquote(token: &str) -> String {
-    let mut out = String::with_capacity(token.len());
-    let mut chars = token.chars();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => quoted = !quoted,
-            '\\' if quoted => {
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

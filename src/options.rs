@@ -205,7 +205,13 @@ impl Options {
                 errors.push(format!("option {name} is given more than once"));
                 continue;
             }
-            seen.push((name.to_string(), value.to_string()));
+            // `args` arrive unquoted from splunkd; a value still wrapped in
+            // quotes (raw tokens from another driver) is unquoted here.
+            let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(_) if value.len() >= 2 => unquote(value),
+                _ => value.to_string(),
+            };
+            seen.push((name.to_string(), value));
         }
         let get = |name: &str| {
             seen.iter()
@@ -404,6 +410,26 @@ pub fn quote(value: &str) -> String {
     s
 }
 
+/// Removes one level of SPL quoting from a `raw_args` token:
+/// `name="a \"b\""` becomes `name=a "b"`.
+pub fn unquote(token: &str) -> String {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +505,17 @@ mod tests {
         assert_eq!(Options::parse(&many).unwrap_err().len(), MAX_ERRORS + 1);
         let dup = vec!["tz=UTC".to_string(); 1000];
         assert!(Options::parse(&dup).unwrap_err().len() <= 3);
+    }
+
+    #[test]
+    fn quoted_values_are_unquoted() {
+        let o = Options::parse(&args(&[
+            "mode=\"network\"",
+            "timeformat=\"%Y %m\"",
+            "tz=UTC",
+        ]))
+        .unwrap();
+        assert_eq!(o.config.time.time(0.0).unwrap(), "1970 01");
     }
 
     #[test]

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         ""
     };
-    let mut reader = BodyReader::new(needle);
+    let mut reader = BodyReader::new(needle, None);
     let result = reader.read(body, &fields, &prefixes, |row| {
         engine.push(row).map_err(|e| BodyError(e.to_string()))
     });

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regsvcsdetect::command::unquote;
+use regsvcsdetect::options::unquote;
 use regsvcsdetect::options::Options;
 
 fuzz_target!(|data: &[u8]| {
