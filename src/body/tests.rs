@@ -319,3 +319,41 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read_pieces(text.as_bytes(), &cuts, bypass), whole);
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn literal_needle_finds_what_the_regex_finds(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec!["g", "G", "regsvcs.exe", "RegSvcs.EXE", "regsvcs.ex", "rEgsvcs.exe.bak", "\n", "\"", "x", "aa"]),
+            0..40,
+        ),
+        needle in proptest::sample::select(vec!["regsvcs.exe", "aa", "g", "a", "x\nx", "\""]),
+    ) {
+        let text = parts.concat();
+        let re = Regex::new(&format!("(?i-u:{})", regex::escape(needle))).unwrap();
+        let lit = Needle::literal(needle.as_bytes());
+        let want: Vec<usize> = re.find_iter(text.as_bytes()).map(|m| m.start()).collect();
+        let got: Vec<usize> = lit.starts(text.as_bytes()).collect();
+        proptest::prop_assert_eq!(got, want);
+        proptest::prop_assert_eq!(lit.is_match(text.as_bytes()), re.is_match(text.as_bytes()));
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn record_counts_agree_with_the_splitter(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec!["\"", "\n", "\r\n", "\r", ",", "a", "\"\""]),
+            0..60,
+        ),
+    ) {
+        let text = parts.concat();
+        let scan = split::count_records(text.as_bytes());
+        let complete: Vec<&[u8]> = Records::new(&text.as_bytes()[..scan.last_start]).collect();
+        proptest::prop_assert_eq!(scan.records, complete.len() as u64);
+        let rest = &text.as_bytes()[scan.last_start..];
+        let mut odd = false;
+        proptest::prop_assert_eq!(split::record_end(rest, 0, &mut odd), None);
+        proptest::prop_assert_eq!(scan.odd, odd);
+    }
+}
