@@ -88,38 +88,27 @@ impl Kind {
     }
 }
 
-const NETWORK_HEADER: &[&str] = &[
-    "_time",
-    "EventID",
-    "action",
-    "app",
-    "dest",
-    "dest_ip",
-    "dest_port",
-    "direction",
-    "dvc",
-    "protocol",
-    "protocol_version",
-    "src",
-    "src_ip",
-    "src_port",
-    "transport",
-    "user",
-    "vendor_product",
-    "process_name",
-    "process_exec",
-    "process_guid",
-    "process_id",
-    "host",
-    "index",
-    "source",
-    "sourcetype",
-    "splunk_server",
-    "linecount",
-    "eventtype",
-    "tag",
-    "__mv_tag",
-];
+/// Sysmon EventID 3 columns as splunkd sends them: `_time`, `EventID`, the
+/// 19 BY fields, then a few more that every event carries.
+fn network_header() -> Vec<String> {
+    let extra = [
+        "host",
+        "index",
+        "source",
+        "sourcetype",
+        "splunk_server",
+        "linecount",
+        "eventtype",
+        "tag",
+        "__mv_tag",
+    ];
+    ["_time", "EventID"]
+        .iter()
+        .chain(regsvcsdetect::detect::NETWORK_BY.iter())
+        .chain(extra.iter())
+        .map(|s| s.to_string())
+        .collect()
+}
 
 const EXES: &[&str] = &[
     "chrome.exe",
@@ -360,7 +349,7 @@ impl Data {
     fn generate(kind: Kind, rows: usize) -> Data {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ kind as u64);
         let header: Vec<String> = match kind {
-            Kind::Network => NETWORK_HEADER.iter().map(|s| s.to_string()).collect(),
+            Kind::Network => network_header(),
             Kind::Processes => process_header(),
         };
         let header: Vec<&str> = header.iter().map(String::as_str).collect();

@@ -396,12 +396,7 @@ impl BodyReader {
                 }
                 Some(end) => {
                     self.pending.extend_from_slice(&piece[..end]);
-                    let rec = std::mem::take(&mut self.pending);
-                    let hit = self.needle.is_match(&rec);
-                    self.record_done(&rec, hit);
-                    self.pending = rec;
-                    self.pending.clear();
-                    self.pending_odd = false;
+                    self.flush_pending();
                     from = end;
                 }
             }
@@ -473,6 +468,17 @@ impl BodyReader {
         }
     }
 
+    /// Hands on the record carried across pieces and empties the carry,
+    /// keeping its allocation for the next one.
+    fn flush_pending(&mut self) {
+        let rec = std::mem::take(&mut self.pending);
+        let hit = self.needle.is_match(&rec);
+        self.record_done(&rec, hit);
+        self.pending = rec;
+        self.pending.clear();
+        self.pending_odd = false;
+    }
+
     /// One complete record that did not come from the in-place walk.
     fn record_done(&mut self, rec: &[u8], hit: bool) {
         if rec == b"\n" || rec == b"\r\n" {
@@ -501,12 +507,7 @@ impl BodyReader {
     ) -> Result<BodyCounts, E> {
         if !self.pending.is_empty() {
             // The last record: no final newline, or a quote left open.
-            let rec = std::mem::take(&mut self.pending);
-            let hit = self.needle.is_match(&rec);
-            self.record_done(&rec, hit);
-            self.pending = rec;
-            self.pending.clear();
-            self.pending_odd = false;
+            self.flush_pending();
         }
         let mut counts = BodyCounts::default();
         let Some(header_text) = self.header.take() else {
