@@ -17,6 +17,8 @@ mod parity;
 mod offline;
 // The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
 mod app;
+// The README options table and searchbnf.conf against options::OPTIONS.
+mod docs;
 // Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
 mod mapreduce;
 // Malformed request streams and their expected outcomes, with hang and memory guards.
