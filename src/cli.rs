@@ -1,6 +1,6 @@
 //! The binary's entry point: with no arguments it speaks SCP v2 to splunkd; with a subcommand it works offline.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 
 use crate::command::{Outcome, Session};
 
@@ -72,16 +72,7 @@ pub fn main(args: &[String]) -> u8 {
         Some(Subcommand::Run(args)) => crate::offline::run::main(args),
         Some(Subcommand::Replay(args)) => crate::offline::replay::main(args),
         Some(Subcommand::Demo) => crate::offline::demo::main(),
-        None => say(&format!("{}\n", version())),
-    }
-}
-
-fn say(text: &str) -> u8 {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-        Err(_) => 1,
+        None => crate::offline::say(&format!("{}\n", version())),
     }
 }
 
