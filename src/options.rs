@@ -65,10 +65,15 @@ pub enum Kind {
     Text {
         /// The values, as documentation shows them (`<IANA zone>|UTC|local`).
         shown: &'static str,
-        /// Checks and sets it; `Err` is what was expected instead.
-        set: fn(&mut Draft, &str) -> Result<(), String>,
+        /// Checks and sets it.
+        set: fn(&mut Draft, &str) -> Result<(), Expected>,
     },
 }
+
+/// What a [`Kind::Text`] option takes, when it refuses a value; it becomes
+/// the `expected` of [`Problem::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected(pub String);
 
 /// One option of the command. [`OPTIONS`] lists them all.
 pub struct OptionSpec {
@@ -147,7 +152,7 @@ pub const OPTIONS: [OptionSpec; 12] = [
             shown: "<strftime>|epoch",
             set: |d, v| {
                 if v.is_empty() {
-                    return Err("a strftime format or epoch".to_string());
+                    return Err(Expected("a strftime format or epoch".to_string()));
                 }
                 d.timeformat = Some(v.to_string());
                 Ok(())
@@ -440,8 +445,8 @@ impl Kind {
     }
 
     /// What a value must look like, for [`Problem::Invalid`].
-    fn expected(&self) -> String {
-        match self {
+    fn expected(&self) -> Expected {
+        Expected(match self {
             Kind::Choice(choices) => {
                 let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
                 names.join(" or ")
@@ -449,11 +454,11 @@ impl Kind {
             Kind::Bool(_) => "a boolean (t/f, true/false, yes/no, 1/0)".to_string(),
             Kind::Count { min, max, .. } => format!("a whole number from {min} to {max}"),
             Kind::Text { shown, .. } => shown.replace('|', " or "),
-        }
+        })
     }
 
     /// Checks `value` and sets it; `Err` says what was expected.
-    fn apply(&self, draft: &mut Draft, value: &str) -> Result<(), String> {
+    fn apply(&self, draft: &mut Draft, value: &str) -> Result<(), Expected> {
         match self {
             Kind::Choice(choices) => {
                 match choices.iter().find(|(n, _)| n.eq_ignore_ascii_case(value)) {
@@ -506,18 +511,20 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 
 /// Resolves `tz=`: `local` is the process's zone (the `TZ` variable, else
 /// the system's), `UTC` is UTC, anything else an IANA name from the system
-/// time zone database. `Err` says what was expected.
-fn time_zone(name: &str) -> Result<TimeZone, String> {
+/// time zone database.
+fn time_zone(name: &str) -> Result<TimeZone, Expected> {
     if name.eq_ignore_ascii_case("local") {
         return TimeZone::try_system().map_err(|e| {
-            format!("UTC or an IANA time zone: the local time zone cannot be read ({e})")
+            Expected(format!(
+                "UTC or an IANA time zone: the local time zone cannot be read ({e})"
+            ))
         });
     }
     if name.eq_ignore_ascii_case("utc") {
         return Ok(TimeZone::UTC);
     }
     TimeZone::get(name)
-        .map_err(|_| "an IANA time zone such as Europe/Paris, UTC or local".to_string())
+        .map_err(|_| Expected("an IANA time zone such as Europe/Paris, UTC or local".to_string()))
 }
 
 impl Options {
@@ -612,11 +619,11 @@ impl Options {
             let Some(value) = value else {
                 problems.push(Problem::Missing {
                     name: spec.name,
-                    expected: spec.kind.expected(),
+                    expected: spec.kind.expected().0,
                 });
                 continue;
             };
-            if let Err(expected) = spec.kind.apply(&mut draft, value) {
+            if let Err(Expected(expected)) = spec.kind.apply(&mut draft, value) {
                 problems.push(Problem::Invalid {
                     name: spec.name,
                     value: value.to_string(),
