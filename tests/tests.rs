@@ -7,7 +7,7 @@ mod util;
 
 // Golden protocol sessions: tests/fixtures/sessions/<name>.in against <name>.out.
 mod sessions;
-// Real splunkd recordings from ../shared, with the getinfo chunk replaced.
+// Real splunkd recordings from ../shared, with the getinfo chunk replaced (ignored: needs ../shared).
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
