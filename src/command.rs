@@ -1,148 +1,71 @@
-//! The exchange with splunkd (getinfo, then execute until end of input) and the only place that decides how a failure reaches Splunk.
+//! The connection to splunkd: requests in, replies out (teed into a recording under `record=t`), getinfo to a [`Plan`](plan), execute to its handler, and the one place a failure becomes the ERROR reply.
+//!
+//! # Layout
+//!
+//! - `plan.rs`: the getinfo request to the reply, the engine, the phase and
+//!   whether to record.
+//! - `execute.rs`: each execute body through the [`Sink`] into the engine,
+//!   and its answer.
+//! - `record.rs`: the `record=t` files and the redacted getinfo chunk.
+//! - `error.rs`: [`Error`], with one `Display`, and the [`tagged`] prefix.
+
+mod error;
+mod execute;
+mod plan;
+mod record;
+
+pub use error::{tagged, At, Error, ErrorKind, COMMAND};
+pub use execute::Sink;
 
 use std::fs::File;
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Write};
 
-use crate::body::{write_table, BodyError, BodyReader};
-use crate::detect::{Engine, Stats, Table, PARTIAL_MARKER};
-use crate::options::{unquote, Options, Phase};
-use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
+use crate::protocol::{Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
-/// The SPL command name, used in `streaming_preop`.
-pub const COMMAND: &str = "regsvcsdetect";
+use error::error_reply;
+use execute::Execute;
+use plan::Plan;
+use record::Recording;
 
 /// How a session ended, which decides the exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// End of input after the last exchange: exit 0.
     Done,
     /// splunkd closed our stdout: exit 0 quietly.
     Closed,
-    /// An ERROR was sent to splunkd (or could not be): exit 1. The text
-    /// is the message as sent, `regsvcsdetect: ` included.
-    Failed(String),
+    /// An ERROR was sent to splunkd (or could not be): exit 1.
+    Failed(Error),
 }
 
-/// Something that stops the session.
-enum Stop {
-    /// Send an ERROR reply to the pending request, then exit 1. The text
-    /// does not name the command: [`tagged`] adds that.
-    Fail(String),
-    /// The ERROR reply was already sent (this is its text); exit 1.
-    Reported(String),
-    /// stdout is closed; exit 0 quietly.
-    Closed,
-}
-
-impl From<protocol::Error> for Stop {
-    fn from(e: protocol::Error) -> Stop {
-        if e.is_broken_pipe() {
-            Stop::Closed
-        } else {
-            Stop::Fail(e.to_string())
+/// Two failures are alike when they report the same text: an I/O error
+/// inside has no equality of its own.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Done, Outcome::Done) | (Outcome::Closed, Outcome::Closed) => true,
+            (Outcome::Failed(a), Outcome::Failed(b)) => a.to_string() == b.to_string(),
+            _ => false,
         }
     }
-}
-
-impl From<BodyError> for Stop {
-    fn from(e: BodyError) -> Stop {
-        Stop::Fail(e.0)
-    }
-}
-
-/// Every message for splunkd (inspector messages, the `error` field,
-/// stderr) names the command, and only this function adds the name.
-fn tagged(text: impl std::fmt::Display) -> String {
-    format!("{COMMAND}: {text}")
-}
-
-/// Adds one inspector message, named after the command.
-fn inform(reply: &mut Reply, level: &str, text: impl std::fmt::Display) {
-    reply.inspector.message(level, tagged(text));
-}
-
-/// Tees the session's bytes into the dispatch directory (`record=t`).
-struct Recorder {
-    input: File,
-    output: File,
-}
-
-impl Recorder {
-    fn open(dir: &str, sid: &str) -> Result<Recorder, String> {
-        let safe: String = sid
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let base = Path::new(dir);
-        let open = |ext: &str| {
-            let path = base.join(format!("{COMMAND}.{safe}.{ext}"));
-            File::create(&path)
-                .map_err(|e| format!("cannot record this session into the dispatch directory: {e}"))
-        };
-        Ok(Recorder {
-            input: open("input")?,
-            output: open("output")?,
-        })
-    }
-}
-
-fn record(file: &mut Option<File>, parts: &[&[u8]]) {
-    if let Some(f) = file {
-        if parts.iter().try_for_each(|p| f.write_all(p)).is_err() {
-            *file = None;
-        }
-    }
-}
-
-/// The getinfo metadata with `searchinfo.session_key` replaced, for
-/// recordings; the key must reach no file. Metadata that does not parse as
-/// a JSON object is recorded as `{}` rather than verbatim.
-fn redact_session_key(metadata: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(metadata);
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return b"{}".to_vec();
-    };
-    if !value.is_object() {
-        return b"{}".to_vec();
-    }
-    if let Some(key) = value
-        .get_mut("searchinfo")
-        .and_then(|si| si.get_mut("session_key"))
-    {
-        *key = serde_json::Value::from("<redacted>");
-    }
-    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// One protocol session over a request stream and a reply stream.
 pub struct Session<R, W> {
-    reader: ChunkReader<R>,
-    writer: ChunkWriter<W>,
+    reader: ChunkReader<Tee<R>>,
+    writer: ChunkWriter<Tee<W>>,
     chunk: Chunk,
-    rec_in: Option<File>,
-    rec_out: Option<File>,
-    replaying: bool,
-    deferred_warn: Option<String>,
+    may_record: bool,
 }
 
 impl<R: BufRead, W: Write> Session<R, W> {
     /// A session reading requests from `input` and writing replies to `output`.
     pub fn new(input: R, output: W) -> Session<R, W> {
         Session {
-            reader: ChunkReader::new(input),
-            writer: ChunkWriter::new(output),
+            reader: ChunkReader::new(Tee::new(input)),
+            writer: ChunkWriter::new(Tee::new(output)),
             chunk: Chunk::default(),
-            rec_in: None,
-            rec_out: None,
-            replaying: false,
-            deferred_warn: None,
+            may_record: true,
         }
     }
 
@@ -150,302 +73,157 @@ impl<R: BufRead, W: Write> Session<R, W> {
     /// replayed recording names a dispatch directory that is usually gone,
     /// or is where the recording being replayed lives.
     pub fn without_recording(mut self) -> Session<R, W> {
-        self.replaying = true;
+        self.may_record = false;
         self
     }
 
     /// Runs the whole exchange until end of input.
     pub fn run(mut self) -> Outcome {
-        match self.exchange() {
-            Ok(()) => Outcome::Done,
-            Err(Stop::Closed) => Outcome::Closed,
-            Err(Stop::Reported(msg)) => Outcome::Failed(msg),
-            Err(Stop::Fail(msg)) => {
-                let msg = tagged(msg);
-                let mut reply = Reply {
-                    finished: Some(true),
-                    error: Some(msg.clone()),
-                    ..Reply::default()
-                };
-                reply.inspector.message("ERROR", msg.clone());
-                match self.send(&reply, b"") {
-                    Err(Stop::Closed) => Outcome::Closed,
-                    _ => Outcome::Failed(msg),
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Stop> {
-        let meta = reply.to_json();
-        self.writer.write_chunk(&meta, body)?;
-        let header = protocol::format_header(meta.len(), body.len());
-        record(&mut self.rec_out, &[header.as_bytes(), &meta, body]);
-        Ok(())
-    }
-
-    fn read(&mut self) -> Result<Option<Request>, Stop> {
-        self.read_with(None)
-    }
-
-    /// Reads the next request; with a body reader (and no recording), the
-    /// body goes into it piece by piece as it arrives instead of into
-    /// `self.chunk.body`.
-    fn read_with(&mut self, body: Option<&mut BodyReader>) -> Result<Option<Request>, Stop> {
-        let more = match body {
-            Some(body) if self.rec_in.is_none() => {
-                body.begin();
-                self.reader
-                    .read_chunk_streaming(&mut self.chunk, &mut |piece| body.feed(piece))?
-            }
-            Some(body) => {
-                let more = self.reader.read_chunk(&mut self.chunk)?;
-                body.begin();
-                body.feed(&self.chunk.body);
-                more
-            }
-            None => self.reader.read_chunk(&mut self.chunk)?,
+        let err = match self.exchange() {
+            Ok(()) => return Outcome::Done,
+            Err(err) => err,
         };
-        if !more {
-            return Ok(None);
+        if err.is_broken_pipe() {
+            return Outcome::Closed;
         }
-        record(
-            &mut self.rec_in,
-            &[
-                self.reader.header_line(),
-                &self.chunk.metadata,
-                &self.chunk.body,
-            ],
-        );
-        let chunk_no = self.reader.chunks();
-        let offset = self.reader.offset();
-        Ok(Some(Request::parse(
-            &self.chunk.metadata,
-            chunk_no,
-            offset,
-        )?))
+        match self.send(&error_reply(&err), b"") {
+            Err(e) if e.is_broken_pipe() => Outcome::Closed,
+            _ => Outcome::Failed(err),
+        }
     }
 
-    fn exchange(&mut self) -> Result<(), Stop> {
+    /// getinfo, then execute requests until end of input.
+    fn exchange(&mut self) -> Result<(), Error> {
         let Some(getinfo) = self.read()? else {
             return Ok(());
         };
-        let action = getinfo.action();
-        if action != Action::Getinfo {
-            return Err(Stop::Fail(format!(
-                "protocol error: the first request must be getinfo, not {}",
-                describe(&action)
-            )));
-        }
-        if !self.chunk.body.is_empty() {
-            return Err(Stop::Fail(format!(
-                "protocol error: the getinfo request carries a {}-byte body; it must be empty",
-                self.chunk.body.len()
-            )));
-        }
-        let info = getinfo.searchinfo.unwrap_or_default();
-        let args = info
-            .args
-            .clone()
-            .or_else(|| {
-                info.raw_args
-                    .as_ref()
-                    .map(|raw| raw.iter().map(|a| unquote(a)).collect())
-            })
-            .unwrap_or_default();
-        // splunkd sends only the arguments, but a driver that splits our own
-        // `streaming_preop` text may pass the command name first.
-        let args = match args.split_first() {
-            Some((first, rest)) if first.eq_ignore_ascii_case(COMMAND) => rest.to_vec(),
-            _ => args,
-        };
-        let opts = match Options::parse(&args) {
-            Ok(opts) => opts,
-            Err(problems) => {
-                let error = tagged(&problems);
-                let mut reply = Reply {
-                    finished: Some(true),
-                    error: Some(error.clone()),
-                    ..Reply::default()
-                };
-                for message in problems.messages() {
-                    inform(&mut reply, "ERROR", message);
+        let mut plan = Plan::from_request(&getinfo, self.chunk.body.len(), self.may_record)?;
+        if let Some(target) = &plan.record {
+            match Recording::start(target, &self.chunk) {
+                Ok(rec) => {
+                    self.reader.get_mut().attach(rec.input);
+                    self.writer.get_mut().attach(rec.output);
                 }
-                self.send(&reply, b"")?;
-                return Err(Stop::Reported(error));
-            }
-        };
-        let mut reply = Reply::default();
-        if opts.record && !self.replaying {
-            if info.dispatch_dir.is_empty() {
-                // Probes also come without a dispatch directory; they get no
-                // execute request, so the WARN waits for the first one.
-                self.deferred_warn = Some(
-                    "record=t but splunkd gave no dispatch directory; the search goes on without recording"
-                        .to_string(),
-                );
-            } else if info.is_probe() {
-                // Parse-time probes must have no side effects.
-            } else {
-                match Recorder::open(&info.dispatch_dir, &info.sid) {
-                    Ok(rec) => {
-                        let mut input = Some(rec.input);
-                        // The getinfo chunk carries the session key: record
-                        // it redacted, with the header's lengths to match.
-                        let meta = redact_session_key(&self.chunk.metadata);
-                        let header = protocol::format_header(meta.len(), self.chunk.body.len());
-                        record(&mut input, &[header.as_bytes(), &meta, &self.chunk.body]);
-                        self.rec_in = input;
-                        self.rec_out = Some(rec.output);
-                    }
-                    Err(e) => inform(
-                        &mut reply,
-                        "WARN",
-                        format!("{e}; the search goes on without recording"),
-                    ),
-                }
+                Err(e) => error::inform(
+                    &mut plan.reply,
+                    "WARN",
+                    format!("cannot record this session into the dispatch directory: {e}; the search goes on without recording"),
+                ),
             }
         }
-        let mut engine_cfg = opts.config.clone();
-        let command = if info.command.is_empty() {
-            COMMAND
-        } else {
-            info.command.as_str()
-        };
-        match opts.phase {
-            Phase::Map => reply.kind = Some("streaming"),
-            Phase::Reduce => {
-                reply.kind = Some("reporting");
-                if opts.distributed {
-                    reply.streaming_preop = Some(opts.preop(command));
-                    // Rows the map marked are merged as they are; unmarked
-                    // rows (no map phase ran) are filtered as usual.
-                    engine_cfg.trusted_partials = true;
-                }
+        self.send(&plan.reply, b"")?;
+        let mut execute = Execute::new(plan.engine, plan.phase, plan.warn);
+        loop {
+            let more = self
+                .reader
+                .read_chunk_streaming(&mut self.chunk, &mut |piece| execute.feed(piece))?;
+            if !more {
+                return Ok(());
             }
+            let request = self.request()?;
+            let (reply, body) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
+            self.send(&reply, &body)?;
         }
-        let engine = Engine::new(engine_cfg);
-        if opts.phase == Phase::Reduce {
-            reply.required_fields = Some(required_fields(&engine));
-        }
-        self.send(&reply, b"")?;
-        self.execute(engine, opts.phase)
     }
 
-    fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
-        let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-        let mut body_reader = BodyReader::new(engine.needle(), bypass);
-        let fields: Vec<&'static str> = engine.fields().to_vec();
-        let prefixes = engine.config().mode.prefixes();
-        let mut ragged = 0u64;
-        while let Some(request) = self.read_with(Some(&mut body_reader))? {
-            let action = request.action();
-            if action != Action::Execute {
-                return Err(Stop::Fail(format!(
-                    "protocol error: expected an execute request, got {}",
-                    describe(&action)
-                )));
+    /// Reads the next request whole (the getinfo request).
+    fn read(&mut self) -> Result<Option<Request>, Error> {
+        if !self.reader.read_chunk(&mut self.chunk)? {
+            return Ok(None);
+        }
+        self.request().map(Some)
+    }
+
+    /// The metadata of the chunk just read.
+    fn request(&self) -> Result<Request, Error> {
+        let at = self.at();
+        Ok(Request::parse(&self.chunk.metadata, at.chunk, at.offset)?)
+    }
+
+    /// Where the chunk just read began.
+    fn at(&self) -> At {
+        At {
+            chunk: self.reader.chunks(),
+            offset: self.reader.chunk_offset(),
+        }
+    }
+
+    fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Error> {
+        Ok(self.writer.write_chunk(&reply.to_json(), body)?)
+    }
+}
+
+/// A stream that copies every byte passing through it into a recording once
+/// one is attached, so neither the read nor the write path asks whether the
+/// session records. A recording that fails to write is dropped and the
+/// search goes on: it is a diagnostic copy, never the data.
+#[derive(Debug)]
+struct Tee<T> {
+    inner: T,
+    copy: Option<File>,
+}
+
+impl<T> Tee<T> {
+    fn new(inner: T) -> Tee<T> {
+        Tee { inner, copy: None }
+    }
+
+    fn attach(&mut self, file: File) {
+        self.copy = Some(file);
+    }
+
+    fn record(&mut self, bytes: &[u8]) {
+        if let Some(file) = &mut self.copy {
+            if file.write_all(bytes).is_err() {
+                self.copy = None;
             }
-            let finished = request.finished.unwrap_or(false);
-            let counts = body_reader.finish(&fields, &prefixes, |row| {
-                engine.push(row).map_err(|e| Stop::Fail(e.to_string()))
-            })?;
-            engine.skip(counts.skipped);
-            ragged += counts.ragged;
-            let mut reply = Reply {
-                finished: Some(finished),
-                ..Reply::default()
+        }
+    }
+}
+
+impl<T: BufRead> Read for Tee<T> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let buf = self.fill_buf()?;
+            let n = buf.len().min(out.len());
+            out[..n].copy_from_slice(&buf[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<T: BufRead> BufRead for Tee<T> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    /// Copies the bytes consumed. `consume` cannot fail, and the bytes are
+    /// the ones the last `fill_buf` returned, which a buffered reader hands
+    /// out again from memory.
+    fn consume(&mut self, n: usize) {
+        if let (Some(file), true) = (&mut self.copy, n > 0) {
+            let copied = match self.inner.fill_buf() {
+                Ok(buf) => buf.get(..n).is_some_and(|b| file.write_all(b).is_ok()),
+                Err(_) => false,
             };
-            if let Some(w) = self.deferred_warn.take() {
-                inform(&mut reply, "WARN", w);
-            }
-            let table = match phase {
-                Phase::Map => engine.drain_partials(),
-                Phase::Reduce if finished => {
-                    engine.finish().map_err(|e| Stop::Fail(e.to_string()))?
-                }
-                Phase::Reduce => Table::default(),
-            };
-            if finished {
-                report(&mut reply, engine.stats(), table.rows.len(), phase);
-                for w in [engine.missing_field_warning(), engine.time_warning()]
-                    .into_iter()
-                    .flatten()
-                {
-                    inform(&mut reply, "WARN", w);
-                }
-                if ragged > 0 {
-                    inform(
-                        &mut reply,
-                        "WARN",
-                        format!("{ragged} input rows had a different number of fields than the CSV header; missing fields were read as null and extra fields ignored"),
-                    );
-                }
-            }
-            self.send(&reply, &write_table(&table))?;
-        }
-        Ok(())
-    }
-}
-
-/// Adds the accounting metrics to a final reply.
-fn report(reply: &mut Reply, stats: &Stats, groups: usize, phase: Phase) {
-    let i = &mut reply.inspector;
-    i.metric("rows_in", stats.rows_in);
-    i.metric("rows_matched", stats.rows_matched);
-    i.metric("rows_filtered", stats.rows_filtered);
-    i.metric("rows_dropped_missing_field", stats.rows_dropped_missing);
-    i.metric("rows_dropped_regex", stats.rows_dropped_regex);
-    i.metric("rows_kept", stats.rows_kept);
-    for (field, n) in &stats.missing {
-        i.metric(&format!("missing.{field}"), *n);
-    }
-    let name = match phase {
-        Phase::Map => "partial_rows_out",
-        Phase::Reduce => "groups_out",
-    };
-    i.metric(name, groups as u64);
-}
-
-/// Fields splunkd must send: the ones the engine reads, each also under the
-/// data-model prefixes it accepts.
-fn required_fields(engine: &Engine) -> Vec<String> {
-    let mut out = Vec::new();
-    for field in engine.fields() {
-        out.push(field.to_string());
-        if !crate::detect::is_unprefixed(field) {
-            for p in crate::detect::PREFIXES {
-                out.push(format!("{p}{field}"));
+            if !copied {
+                self.copy = None;
             }
         }
-    }
-    out
-}
-
-fn describe(action: &Action) -> String {
-    match action {
-        Action::Getinfo => "getinfo".into(),
-        Action::Execute => "execute".into(),
-        Action::Other(a) if a.len() > 60 => {
-            format!("\"{}...\"", a.chars().take(40).collect::<String>())
-        }
-        Action::Other(a) => format!("\"{a}\""),
-        Action::Missing => "a request without an action".into(),
+        self.inner.consume(n);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl<T: Write> Write for Tee<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.record(&buf[..n]);
+        Ok(n)
+    }
 
-    #[test]
-    fn recorded_getinfo_has_no_session_key() {
-        let meta = br#"{"action":"getinfo","searchinfo":{"sid":"1.2","session_key":"s3cret"}}"#;
-        let out = redact_session_key(meta);
-        let text = String::from_utf8(out).unwrap();
-        assert!(!text.contains("s3cret"), "{text}");
-        assert!(text.contains("\"sid\":\"1.2\""), "{text}");
-        assert_eq!(redact_session_key(b"[1]"), b"{}");
-        assert_eq!(redact_session_key(b"not json s3cret"), b"{}");
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -1,10 +1,11 @@
 //! Map/reduce equivalence: K map engines or processes plus one reduce give exactly the single-process result.
 
 use proptest::prelude::*;
-use regsvcsdetect::body::{encode_mv, write_table, BodyError, BodyReader};
+use regsvcsdetect::body::{encode_mv, write_table};
+use regsvcsdetect::command::Sink;
 use regsvcsdetect::detect::{
     CidrSet, Config, Engine, InputShape, Mode, Table, TimeRender, NETWORK_BY, NOARGS_BY,
-    PARTIAL_MARKER, SYSMON_SOURCETYPE,
+    SYSMON_SOURCETYPE,
 };
 use serde_json::Value;
 
@@ -210,24 +211,15 @@ fn config(mode: Mode, input: InputShape, cidrs: CidrSet, cim_fill: bool) -> Conf
     cfg
 }
 
-fn feed(engine: &mut Engine, body: &[u8]) {
-    let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-    let mut reader = BodyReader::new(engine.needle(), bypass);
-    let fields: Vec<&'static str> = engine.fields().to_vec();
-    let prefixes = engine.config().mode.prefixes();
-    let counts = reader
-        .read::<BodyError>(body, &fields, &prefixes, |row| {
-            engine.push(row).map_err(|e| BodyError(e.to_string()))
-        })
-        .unwrap();
-    engine.skip(counts.skipped);
+fn sink(cfg: &Config) -> Sink {
+    Sink::new(Engine::new(cfg.clone()))
 }
 
 fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
     let rows: Vec<_> = order.iter().map(|&i| data.rows[i].clone()).collect();
-    let mut engine = Engine::new(cfg.clone());
-    feed(&mut engine, &data.body(&rows));
-    engine.finish().unwrap()
+    let mut engine = sink(cfg);
+    engine.read(&data.body(&rows)).unwrap();
+    engine.results().unwrap()
 }
 
 /// `k` map engines, each fed its rows in chunks (a chunk ends after a row
@@ -236,27 +228,27 @@ fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
 fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> Table {
     let mut partials: Vec<Vec<u8>> = Vec::new();
     for m in 0..k {
-        let mut engine = Engine::new(cfg.clone());
+        let mut engine = sink(cfg);
         let mut chunk = Vec::new();
         let mine = data.rows.iter().zip(split).filter(|(_, (e, _))| e % k == m);
         let mut mine = mine.peekable();
         while let Some((row, (_, cut))) = mine.next() {
             chunk.push(row.clone());
             if *cut || mine.peek().is_none() {
-                feed(&mut engine, &data.body(&chunk));
-                partials.push(write_table(&engine.drain_partials()));
+                engine.read(&data.body(&chunk)).unwrap();
+                partials.push(write_table(&engine.partials()));
                 chunk.clear();
             }
         }
-        partials.push(write_table(&engine.drain_partials()));
+        partials.push(write_table(&engine.partials()));
     }
     let mut reduce_cfg = cfg.clone();
     reduce_cfg.trusted_partials = true;
-    let mut reduce = Engine::new(reduce_cfg);
+    let mut reduce = sink(&reduce_cfg);
     for p in &partials {
-        feed(&mut reduce, p);
+        reduce.read(p).unwrap();
     }
-    reduce.finish().unwrap()
+    reduce.results().unwrap()
 }
 
 type Case = (Config, Input, usize, Vec<(usize, bool)>, u64);
