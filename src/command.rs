@@ -227,3 +227,148 @@ impl<T: Write> Write for Tee<T> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{detect, protocol};
+
+    fn chunk(meta: &str, body: &str) -> Vec<u8> {
+        format!("chunked 1.0,{},{}\n{meta}{body}", meta.len(), body.len()).into_bytes()
+    }
+
+    fn getinfo(args: &[&str], dispatch_dir: &str) -> Vec<u8> {
+        let meta = serde_json::json!({
+            "action": "getinfo",
+            "searchinfo": {"args": args, "dispatch_dir": dispatch_dir, "sid": "1.7",
+                           "session_key": "s3cret"},
+        });
+        chunk(&meta.to_string(), "")
+    }
+
+    fn execute(body: &str, finished: bool) -> Vec<u8> {
+        chunk(
+            &format!("{{\"action\":\"execute\",\"finished\":{finished}}}"),
+            body,
+        )
+    }
+
+    const ROWS: &str =
+        "process_name,process,user\nRegSvcs.exe,RegSvcs.exe,a\nRegSvcs.exe,RegSvcs.exe,b\n";
+
+    fn run(input: &[u8]) -> (Outcome, Vec<u8>) {
+        let mut out = Vec::new();
+        let outcome = Session::new(input, &mut out).run();
+        (outcome, out)
+    }
+
+    #[test]
+    fn an_engine_limit_fails_with_the_request_it_happened_in() {
+        let first = getinfo(&["mode=noargs", "max_groups=1"], "");
+        let input = [first.clone(), execute(ROWS, true)].concat();
+        let (outcome, out) = run(&input);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::Engine(detect::Error::TooManyGroups { limit: 1 })
+        ));
+        let at = At {
+            chunk: 2,
+            offset: first.len() as u64,
+        };
+        assert_eq!(err.at(), Some(at));
+        let text = String::from_utf8_lossy(&out);
+        let expected = format!("\"error\":\"{}\"", tagged(&err));
+        assert!(text.ends_with(&format!("{expected}}}")), "{text}");
+    }
+
+    #[test]
+    fn refused_arguments_fail_before_any_execute() {
+        let input = [getinfo(&["mode=dns"], ""), execute(ROWS, true)].concat();
+        let (outcome, out) = run(&input);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(err.kind(), ErrorKind::Options(_)), "{err:?}");
+        assert_eq!(err.at(), None);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one reply");
+    }
+
+    #[test]
+    fn a_truncated_body_is_a_protocol_error() {
+        let input = [getinfo(&["mode=noargs"], ""), execute(ROWS, true)].concat();
+        let (outcome, _) = run(&input[..input.len() - 3]);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Protocol(e) if matches!(e.kind(), protocol::ErrorKind::Truncated { part: "body", .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    /// A reply stream splunkd has stopped reading.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_even_with_an_error_pending() {
+        let input = [getinfo(&["mode=noargs"], ""), execute(ROWS, true)].concat();
+        assert_eq!(Session::new(&input[..], Closed).run(), Outcome::Closed);
+        assert_eq!(Session::new(&input[..9], Closed).run(), Outcome::Closed);
+    }
+
+    #[test]
+    fn a_recording_holds_every_byte_after_a_redacted_getinfo() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-tee-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = getinfo(&["mode=noargs", "record=t"], dir.to_str().unwrap());
+        // A blank line between chunks is part of the stream, so it is recorded.
+        let rest = [execute(ROWS, false), b"\n".to_vec(), execute("", true)].concat();
+        let input = [first, rest.clone()].concat();
+        let (outcome, out) = run(&input);
+        assert_eq!(outcome, Outcome::Done);
+        let recorded_in = std::fs::read(dir.join("regsvcsdetect.1.7.input")).unwrap();
+        let recorded_out = std::fs::read(dir.join("regsvcsdetect.1.7.output")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(recorded_in.ends_with(&rest));
+        let getinfo_part = &recorded_in[..recorded_in.len() - rest.len()];
+        let text = String::from_utf8_lossy(getinfo_part);
+        assert!(
+            text.contains("<redacted>") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert_eq!(recorded_out, out);
+    }
+
+    #[test]
+    fn the_tee_copies_only_what_is_consumed_after_attaching() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-tee2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("copy");
+        let mut tee = Tee::new(io::BufReader::with_capacity(4, &b"abcdefghij"[..]));
+        let mut two = [0; 2];
+        tee.read_exact(&mut two).unwrap();
+        tee.attach(File::create(&path).unwrap());
+        assert_eq!(tee.fill_buf().unwrap(), b"cd");
+        tee.consume(1);
+        let mut rest = Vec::new();
+        tee.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"defghij");
+        assert_eq!(std::fs::read(&path).unwrap(), b"cdefghij");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
