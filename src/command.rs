@@ -1,4 +1,4 @@
-//! The connection to splunkd: requests in, replies out (teed into a recording under `record=t`), getinfo to a [`Plan`](plan), execute to its handler, and the one place a failure becomes the ERROR reply.
+//! The connection to splunkd: requests in, replies out (teed into a recording under `record=t`), getinfo to a `Plan`, execute to its handler, and the one place a failure becomes the ERROR reply.
 //!
 //! # Layout
 //!
