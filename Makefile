@@ -42,8 +42,10 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: unit, integration, doc tests, golden sessions and real splunkd recordings (benches only build: make bench-check)
+# TEST_FLAGS=--include-ignored also runs the tests that need ../shared/fixtures (CI does).
+TEST_FLAGS ?=
 test:
-	$(CARGO) test --locked
+	$(CARGO) test --locked $(if $(TEST_FLAGS),-- $(TEST_FLAGS))
 
 ## lint: formatting and clippy, warnings are errors
 lint:

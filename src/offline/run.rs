@@ -1,4 +1,4 @@
-//! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Sysmon XML, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
+//! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Windows XML, EVTX, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::input::{self, Format, Item, ReadError};
-use super::sysmon::{Model, Underived};
+use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
 use crate::body::Record;
 use crate::detect::{is_unprefixed, parse_number, Engine, Mode, OwnedRow, Table};
@@ -18,8 +18,11 @@ usage: regsvcsdetect run --mode network|noargs [options] FILE...
 
 Runs the detection over event files, the way `| regsvcsdetect` runs it in Splunk.
 FILE is CSV (Splunk's export, __mv_ columns included), JSON lines (flat objects or
-Splunk's {\"result\":{...}} export) or Sysmon XmlWinEventLog events (one per line, or
-pretty-printed); gzip is undone by its magic bytes; - reads stdin.
+Splunk's {\"result\":{...}} export), Windows XmlWinEventLog events (one per line, or
+pretty-printed) or a binary .evtx log; gzip is undone by its magic bytes; - reads
+stdin; a directory is every file below it, in sorted order. Sysmon EventID 3 and 1
+map to CIM as the Splunk Add-on for Sysmon 5.0.0 does, Security 4688 as the Splunk
+Add-on for Microsoft Windows 9.1.2 does.
 
 options (the SPL command's, by the same names: --tz UTC, --tz=UTC and tz=UTC are one):
   --mode network|noargs         which detection (required)
@@ -32,7 +35,7 @@ options (the SPL command's, by the same names: --tz UTC, --tz=UTC and tz=UTC are
   --cim-fill t|f                apply the Endpoint data model fills (noargs)
   --max-groups N                most result groups
 offline only:
-  --format csv|json|xml         force the input format (default: from the content)
+  --format csv|json|xml|evtx    force the input format (default: from the content)
   --output table|vertical|csv|json  result layout (default table: aligned, or
                                 vertical when wider than 120 columns)
 phase, record and distributed concern splunkd and are refused here.
@@ -121,7 +124,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, Vec<String>> {
             "format" => match Format::parse(&value) {
                 Some(f) => format = Some(f),
                 None => errors.push(format!(
-                    "invalid value \"{value}\" for format: expected csv, json or xml"
+                    "invalid value \"{value}\" for format: expected csv, json, xml or evtx"
                 )),
             },
             "output" => match Style::parse(&value) {
@@ -172,6 +175,7 @@ pub struct Runner {
     model: Model,
     sources: Vec<Source>,
     other_events: u64,
+    kinds: std::collections::BTreeMap<Kind, u64>,
     underived: Underived,
     progress: Progress,
 }
@@ -210,6 +214,7 @@ impl Runner {
             time,
             sources: Vec::new(),
             other_events: 0,
+            kinds: std::collections::BTreeMap::new(),
             underived: Underived::default(),
             progress: Progress::new(io::stderr().is_terminal()),
         }
@@ -274,6 +279,9 @@ impl Runner {
             src.rows += 1;
             self.progress.tick(src.rows, &src.name);
         }
+        if let Some(k) = item.kind {
+            *self.kinds.entry(k).or_default() += 1;
+        }
         match item.model {
             // Only the mode's dataset reaches its search: EID 1 feeds
             // Endpoint.Processes, EID 3 `sysmon EventID=3`.
@@ -305,7 +313,7 @@ impl Runner {
         let mode = self.engine.config().mode;
         let mut out = String::new();
         let mut by_format: Vec<String> = Vec::new();
-        for f in [Format::Csv, Format::Json, Format::Xml] {
+        for f in Format::ALL {
             let n: u64 = self
                 .sources
                 .iter()
@@ -348,14 +356,9 @@ impl Runner {
         if self.other_events > 0 {
             let eid = match mode {
                 Mode::Network => "not Sysmon EventID 3 (Network_Traffic)",
-                Mode::Noargs => "not Sysmon EventID 1 (Endpoint.Processes)",
+                Mode::Noargs => "not Sysmon EventID 1 or Security 4688 (Endpoint.Processes)",
             };
-            line(
-                &mut out,
-                "  of which other XML events:",
-                self.other_events,
-                eid,
-            );
+            line(&mut out, "  of which other events:", self.other_events, eid);
         }
         line(
             &mut out,
@@ -392,11 +395,27 @@ impl Runner {
         {
             out.push_str(&format!("WARN: {w}\n"));
         }
+        if !self.kinds.is_empty() {
+            let seen: Vec<String> = self
+                .kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.name()))
+                .collect();
+            let mut rules = vec![format!("Sysmon as the {SYSMON_ADD_ON}")];
+            if self.kinds.contains_key(&Kind::SecurityProcess) {
+                rules.push(format!("Security 4688 as the {WINDOWS_ADD_ON}"));
+            }
+            out.push_str(&format!(
+                "mapping: Windows events ({}) to CIM fields: {}\n",
+                seen.join(", "),
+                rules.join("; ")
+            ));
+        }
         let u = &self.underived;
         if !u.missing.is_empty() {
             let what = match mode {
-                Mode::Network => "EventID 3",
-                Mode::Noargs => "EventID 1",
+                Mode::Network => "Sysmon EventID 3",
+                Mode::Noargs => "Sysmon EventID 1 and Security 4688",
             };
             let list: Vec<String> = u
                 .missing
@@ -408,7 +427,7 @@ impl Runner {
                 Mode::Noargs => "they group as the string null, as tstats fillnull_value=null does",
             };
             out.push_str(&format!(
-                "note: Sysmon {what} XML does not provide these BY fields: {}; {effect}\n",
+                "note: {what} events do not provide these BY fields: {}; {effect}\n",
                 list.join(", ")
             ));
         }
@@ -489,8 +508,15 @@ pub fn main(args: &[String]) -> u8 {
             return 2;
         }
     };
+    let files = match input::expand(&parsed.files) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("regsvcsdetect: {e}");
+            return 1;
+        }
+    };
     let mut runner = Runner::new(&parsed.options);
-    for file in &parsed.files {
+    for file in &files {
         let name = if file == "-" {
             "<stdin>"
         } else {
