@@ -9,7 +9,7 @@ use super::input::{self, Format, Item, ReadError};
 use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
 use crate::body::Record;
-use crate::detect::{is_unprefixed, parse_number, Engine, Mode, OwnedRow, Table};
+use crate::detect::{is_unprefixed, parse_number, Engine, Mode, Outcome, OwnedRow, Table};
 use crate::options::{Options, OPTIONS};
 
 /// Usage of `run`.
@@ -38,6 +38,10 @@ offline only:
   --format csv|json|xml|evtx    force the input format (default: from the content)
   --output table|vertical|csv|json  result layout (default table: aligned, or
                                 vertical when wider than 120 columns)
+  --explain                     on stderr, for every event the detection selected and
+                                then dropped: FILE:LINE (or FILE:chunk N:record M) and
+                                why (the missing BY fields, or the process value the
+                                regex rejected)
 phase, record and distributed concern splunkd and are refused here.
 ";
 
@@ -61,6 +65,8 @@ pub struct RunArgs {
     pub style: Style,
     /// Input files; `-` is stdin.
     pub files: Vec<String>,
+    /// Print why each selected event did not reach a result.
+    pub explain: bool,
 }
 
 /// Parses `run`'s arguments: command options become `name=value` and go
@@ -75,6 +81,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, Vec<String>> {
     let mut format = None;
     let mut style = Style::Auto;
     let mut files = Vec::new();
+    let mut explain = false;
     let mut it = args.iter();
     let mut only_files = false;
     while let Some(arg) = it.next() {
@@ -84,6 +91,10 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, Vec<String>> {
         }
         if arg == "--" {
             only_files = true;
+            continue;
+        }
+        if arg == "--explain" {
+            explain = true;
             continue;
         }
         let (name, value) = if let Some(flag) = arg.strip_prefix("--") {
@@ -152,6 +163,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, Vec<String>> {
             format,
             style,
             files,
+            explain,
         }),
         _ => Err(errors),
     }
@@ -178,6 +190,7 @@ pub struct Runner {
     kinds: std::collections::BTreeMap<Kind, u64>,
     underived: Underived,
     progress: Progress,
+    explain: bool,
 }
 
 /// The result of a run.
@@ -217,6 +230,56 @@ impl Runner {
             kinds: std::collections::BTreeMap::new(),
             underived: Underived::default(),
             progress: Progress::new(io::stderr().is_terminal()),
+            explain: false,
+        }
+    }
+
+    /// Prints, on stderr, why each selected event did not reach a result.
+    pub fn explain(mut self, on: bool) -> Runner {
+        self.explain = on;
+        self
+    }
+
+    /// Why a selected row did not reach a result, or `None` when it did (or
+    /// was never selected).
+    pub fn why(&self, outcome: &Outcome, row: &OwnedRow) -> Option<String> {
+        match outcome {
+            Outcome::Filtered | Outcome::Kept => None,
+            Outcome::MissingFields(fields) => Some(format!(
+                "selected, then dropped: missing BY field{} {}",
+                if fields.len() == 1 { "" } else { "s" },
+                fields.join(", ")
+            )),
+            Outcome::RegexRejected => {
+                let at = self.engine.fields().iter().position(|f| *f == "process");
+                let values: Vec<String> = at
+                    .and_then(|i| row.values.get(i))
+                    .map(|v| {
+                        v.iter()
+                            .map(|x| {
+                                let text = String::from_utf8_lossy(x)
+                                    .replace('\n', "\\n")
+                                    .replace('\r', "\\r");
+                                format!("\"{text}\"")
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let shown = if values.is_empty() {
+                    let fill = if self.engine.config().cim_fill {
+                        "unknown"
+                    } else {
+                        "null"
+                    };
+                    format!("\"{fill}\" (no process field)")
+                } else {
+                    values.join(", ")
+                };
+                Some(format!(
+                    "selected, then dropped: regex process=\"{}\" rejects process={shown}",
+                    self.engine.config().binary.noargs_spl()
+                ))
+            }
         }
     }
 
@@ -294,7 +357,15 @@ impl Runner {
             None => {}
         }
         let row = self.row(&item.record);
-        self.engine.push(&row).map_err(|e| e.to_string())
+        let outcome = self.engine.push_outcome(&row).map_err(|e| e.to_string())?;
+        if self.explain {
+            if let Some(why) = self.why(&outcome, &row) {
+                let name = self.sources.last().map_or("<input>", |s| s.name.as_str());
+                self.progress.clear();
+                eprintln!("explain: {name}:{}: {why}", item.place());
+            }
+        }
+        Ok(())
     }
 
     /// Finishes: the result table and the summary.
@@ -515,7 +586,7 @@ pub fn main(args: &[String]) -> u8 {
             return 1;
         }
     };
-    let mut runner = Runner::new(&parsed.options);
+    let mut runner = Runner::new(&parsed.options).explain(parsed.explain);
     for file in &files {
         let name = if file == "-" {
             "<stdin>"
