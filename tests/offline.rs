@@ -877,7 +877,18 @@ fn hostile_evtx_files_end_with_file_place_and_reason() {
     huge[c + 124..c + 128].copy_from_slice(&h.to_le_bytes());
     let (code, err, f) = run_hostile(&dir, "huge-record.evtx", &huge);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(&format!("{f}:chunk 0")), "{err}");
+    assert!(err.contains(&format!("{f}:chunk 0:record 1: ")), "{err}");
+    assert!(err.contains("out of bounds"), "{err}");
+    // A damaged record body behind matching CRC32s: the record is named.
+    let mut damaged = log.clone();
+    damaged[c + 512 + 24 + 10] ^= 0xFF;
+    let crc = evtx::checksum_ieee(&damaged[c + 512..c + free]);
+    damaged[c + 52..c + 56].copy_from_slice(&crc.to_le_bytes());
+    let h = crc32fast_like(&damaged[c..c + 120], &damaged[c + 128..c + 512]);
+    damaged[c + 124..c + 128].copy_from_slice(&h.to_le_bytes());
+    let (code, err, f) = run_hostile(&dir, "damaged-record.evtx", &damaged);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("{f}:chunk 0:record 1: ")), "{err}");
     // Gigantic: 1 GiB of never-written chunks (a sparse file) read in flat
     // memory, then a damaged chunk at the end.
     let big = dir.join("gigantic.evtx");
@@ -891,10 +902,51 @@ fn hostile_evtx_files_end_with_file_place_and_reason() {
         file.write_all(&[0xAB; CHUNK]).unwrap();
     }
     let b = big.to_str().unwrap();
-    let (code, out, err) = run_cli(&["--mode", "noargs", b]);
+    let (code, err, peak_kib) = run_watching_memory(&["run", "--mode", "noargs", b]);
     assert_eq!(code, 1, "{err}");
-    assert!(out.is_empty());
     assert!(err.contains(&format!("{b}:chunk 16384: ")), "{err}");
+    assert!(peak_kib > 0, "the process was watched while it ran");
+    assert!(
+        peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB over a 1 GiB file: memory grows with the file"
+    );
+}
+
+/// Runs the binary and polls its peak RSS (VmHWM) from /proc while it runs:
+/// (exit code, stderr, peak KiB).
+fn run_watching_memory(args: &[&str]) -> (i32, String, u64) {
+    let child = std::process::Command::new(bin())
+        .args(args)
+        .env("TZ", "UTC")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut peak = 0u64;
+            while let Ok(text) = std::fs::read_to_string(&status) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                match hwm {
+                    Some(kb) => peak = peak.max(kb),
+                    None => break,
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        let out = child.wait_with_output().unwrap();
+        let peak = watcher.join().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            peak,
+        )
+    })
 }
 
 /// CRC32 of two byte ranges as one (the chunk header's checksum).

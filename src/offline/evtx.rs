@@ -54,6 +54,16 @@ fn reason(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The record number an error names, however deep the crate nests it.
+fn record_id(e: &evtx::err::EvtxError) -> Option<u64> {
+    use evtx::err::EvtxError;
+    match e {
+        EvtxError::FailedToParseRecord { record_id, .. } => Some(*record_id),
+        EvtxError::FailedToReadRecordAt { source, .. } => record_id(source),
+        _ => None,
+    }
+}
+
 /// Reads up to `buf.len()` bytes; fewer only at the end of the input.
 fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -130,13 +140,7 @@ pub fn read(
             .parse(Arc::clone(&settings))
             .map_err(|e| at(None, reason(&e)))?;
         for record in parsed.iter() {
-            let record = record.map_err(|e| {
-                let id = match &e {
-                    evtx::err::EvtxError::FailedToParseRecord { record_id, .. } => Some(*record_id),
-                    _ => None,
-                };
-                at(id, reason(&e))
-            })?;
+            let record = record.map_err(|e| at(record_id(&e), reason(&e)))?;
             let id = record.event_record_id;
             let rendered = record
                 .into_xml_bytes()

@@ -222,13 +222,13 @@ pub fn security_process(command_line: &str, new_process_name: &str) -> Option<St
     if command_line.is_empty() {
         return (!new_process_name.is_empty()).then(|| new_process_name.to_string());
     }
-    let token_end = match command_line.strip_prefix('"') {
-        Some(rest) => rest.find('"').map_or(command_line.len(), |i| i + 2),
-        None => command_line
-            .find(char::is_whitespace)
-            .unwrap_or(command_line.len()),
+    // Leading blanks are not part of the first token.
+    let line = command_line.trim_start();
+    let token_end = match line.strip_prefix('"') {
+        Some(rest) => rest.find('"').map_or(line.len(), |i| i + 2),
+        None => line.find(char::is_whitespace).unwrap_or(line.len()),
     };
-    let (token, rest) = command_line.split_at(token_end);
+    let (token, rest) = line.split_at(token_end);
     if token.contains('\\') || new_process_name.is_empty() {
         return Some(command_line.to_string());
     }
@@ -518,6 +518,12 @@ mod tests {
             Some(r"C:\x\RegSvcs.exe a b")
         );
         assert_eq!(security_process("", ""), None);
+        assert_eq!(security_process("  regsvcs.exe", new).as_deref(), Some(new));
+        assert_eq!(
+            security_process("&quot;C:\\x\\regsvcs.exe&quot;", new).as_deref(),
+            Some("&quot;C:\\x\\regsvcs.exe&quot;"),
+            "entities stay: the first token runs to whitespace and has a backslash"
+        );
     }
 
     #[test]

@@ -315,6 +315,9 @@ mod tests {
         assert_eq!(e.data("Image"), Some("C:\\a&b\\RegSvcs.exe"));
         assert_eq!(e.data("Empty"), Some(""));
         assert_eq!(e.data("R"), Some("®"));
+        assert_eq!(e.data_raw("Image"), Some("C:\\a&amp;b\\RegSvcs.exe"));
+        assert_eq!(e.data_raw("R"), Some("&#174;"));
+        assert_eq!(e.data_raw("Empty"), Some(""));
     }
 
     #[test]
