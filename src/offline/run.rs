@@ -748,6 +748,10 @@ mod tests {
         }
         let a = parse(&["mode=network", "output=csv", "format=json", "-"]).unwrap();
         assert_eq!((a.style, a.format), (Style::Csv, Some(Format::Json)));
+        assert!(!a.explain);
+        let a = parse(&["--explain", "mode=noargs", "format=evtx", "x.evtx"]).unwrap();
+        assert!(a.explain);
+        assert_eq!(a.format, Some(Format::Evtx));
     }
 
     #[test]
