@@ -8,6 +8,16 @@
 //!   and its answer.
 //! - `record.rs`: the `record=t` files and the redacted getinfo chunk.
 //! - `error.rs`: [`Error`], with one `Display`, and the [`tagged`] prefix.
+//!
+//! # One execute chunk, stdin to stdout
+//!
+//! `cli.rs` hands stdin and stdout to [`Session::run`]; `protocol/reader.rs`
+//! reads the chunk and streams its body, piece by piece, into the handler's
+//! [`Sink`] (`command/execute.rs`), which splits and prefilters it in
+//! `body.rs`; the handler then pushes the rows into `detect/`, writes the
+//! resulting table with `body.rs` and hands the reply back here, for
+//! `protocol/writer.rs`. Each module calls only downwards: `command` into
+//! `protocol`, `body` and `detect`, never the other way.
 
 mod error;
 mod execute;

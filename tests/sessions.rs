@@ -346,6 +346,6 @@ fn every_golden_reply_is_well_formed() {
             .rposition(|w| w == b"\n--- exit")
             .expect("a transcript ends with its exit code");
         let replies = parse_chunks(&out[..end]);
-        assert!(!replies.is_empty() || name == "empty_stream", "{name}");
+        assert!(!replies.is_empty(), "{name}: no reply");
     }
 }
