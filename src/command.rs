@@ -35,7 +35,7 @@ use crate::protocol::{Chunk, ChunkReader, ChunkWriter, Reply, Request};
 use error::error_reply;
 use execute::Execute;
 use plan::Plan;
-use record::Recording;
+use record::{Recording, Target};
 
 /// How a session ended, which decides the exit code.
 #[derive(Debug)]
@@ -109,17 +109,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
         };
         let mut plan = Plan::from_request(&getinfo, self.chunk.body.len(), self.may_record)?;
         if let Some(target) = &plan.record {
-            match Recording::start(target, &self.chunk) {
-                Ok(rec) => {
-                    self.reader.get_mut().attach(rec.input);
-                    self.writer.get_mut().attach(rec.output);
-                }
-                Err(e) => error::inform(
-                    &mut plan.reply,
-                    "WARN",
-                    format!("cannot record this session into the dispatch directory: {e}; the search goes on without recording"),
-                ),
-            }
+            self.start_recording(target, &mut plan.reply);
         }
         self.send(&plan.reply, b"")?;
         let mut execute = Execute::new(plan.engine, plan.phase, plan.warn);
@@ -131,8 +121,25 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 return Ok(());
             }
             let request = self.request()?;
-            let (reply, body) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
+            let (mut reply, body) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
+            self.note_lost_recording(&mut reply);
             self.send(&reply, &body)?;
+        }
+    }
+
+    /// Attaches the recording files to both tees; a recording that cannot
+    /// start is a WARN in the getinfo reply, and the search goes on.
+    fn start_recording(&mut self, target: &Target, reply: &mut Reply) {
+        match Recording::start(target, &self.chunk) {
+            Ok(rec) => {
+                self.reader.get_mut().attach(rec.input);
+                self.writer.get_mut().attach(rec.output);
+            }
+            Err(e) => error::inform(
+                reply,
+                "WARN",
+                format!("cannot record this session into the dispatch directory: {e}; the search goes on without recording"),
+            ),
         }
     }
 
@@ -158,6 +165,22 @@ impl<R: BufRead, W: Write> Session<R, W> {
         }
     }
 
+    /// A recording that stopped (a full disk, say) is reported once, in the
+    /// next reply: the search itself goes on.
+    fn note_lost_recording(&mut self, reply: &mut Reply) {
+        let lost = match self.reader.get_mut().take_loss() {
+            Some(e) => Some(e),
+            None => self.writer.get_mut().take_loss(),
+        };
+        if let Some(e) = lost {
+            error::inform(
+                reply,
+                "WARN",
+                format!("the recording of this session stopped: {e}; the search goes on"),
+            );
+        }
+    }
+
     fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Error> {
         Ok(self.writer.write_chunk(&reply.to_json(), body)?)
     }
@@ -165,27 +188,43 @@ impl<R: BufRead, W: Write> Session<R, W> {
 
 /// A stream that copies every byte passing through it into a recording once
 /// one is attached, so neither the read nor the write path asks whether the
-/// session records. A recording that fails to write is dropped and the
-/// search goes on: it is a diagnostic copy, never the data.
+/// session records. A recording that fails to write stops, and the failure
+/// waits in [`Tee::take_loss`]: it is a diagnostic copy, never the data, so
+/// the search goes on.
 #[derive(Debug)]
 struct Tee<T> {
     inner: T,
     copy: Option<File>,
+    lost: Option<io::Error>,
 }
 
 impl<T> Tee<T> {
     fn new(inner: T) -> Tee<T> {
-        Tee { inner, copy: None }
+        Tee {
+            inner,
+            copy: None,
+            lost: None,
+        }
     }
 
     fn attach(&mut self, file: File) {
         self.copy = Some(file);
     }
 
+    /// Why the recording stopped, once.
+    fn take_loss(&mut self) -> Option<io::Error> {
+        self.lost.take()
+    }
+
+    fn stop(&mut self, e: io::Error) {
+        self.copy = None;
+        self.lost = Some(e);
+    }
+
     fn record(&mut self, bytes: &[u8]) {
         if let Some(file) = &mut self.copy {
-            if file.write_all(bytes).is_err() {
-                self.copy = None;
+            if let Err(e) = file.write_all(bytes) {
+                self.stop(e);
             }
         }
     }
@@ -215,11 +254,14 @@ impl<T: BufRead> BufRead for Tee<T> {
     fn consume(&mut self, n: usize) {
         if let (Some(file), true) = (&mut self.copy, n > 0) {
             let copied = match self.inner.fill_buf() {
-                Ok(buf) => buf.get(..n).is_some_and(|b| file.write_all(b).is_ok()),
-                Err(_) => false,
+                Ok(buf) => match buf.get(..n) {
+                    Some(bytes) => file.write_all(bytes),
+                    None => Err(io::Error::other("consumed more than the buffer held")),
+                },
+                Err(e) => Err(e),
             };
-            if !copied {
-                self.copy = None;
+            if let Err(e) = copied {
+                self.stop(e);
             }
         }
         self.inner.consume(n);
@@ -362,6 +404,26 @@ mod tests {
             "{text}"
         );
         assert_eq!(recorded_out, out);
+    }
+
+    #[test]
+    fn a_recording_that_stops_is_reported_and_the_search_goes_on() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Every write to /dev/full fails (ENOSPC), as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.join("regsvcsdetect.1.7.output")).unwrap();
+        let first = getinfo(&["mode=noargs", "record=t"], dir.to_str().unwrap());
+        let input = [first, execute(ROWS, false), execute("", true)].concat();
+        let (outcome, out) = run(&input);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(outcome, Outcome::Done);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(
+            text.matches("the recording of this session stopped: ")
+                .count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]
