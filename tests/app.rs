@@ -334,7 +334,7 @@ fn searchbnf_documents_every_option_with_valid_examples() {
 
 /// The ESCU filter-macro name of a detection: contentctl's rule (lowercase; space, `-`, `.` and
 /// `/` become `_`), then `_filter`.
-fn filter_macro(detection: &str) -> String {
+fn escu_filter_macro(detection: &str) -> String {
     let base: String = detection
         .chars()
         .map(|c| match c {
@@ -344,6 +344,27 @@ fn filter_macro(detection: &str) -> String {
         .collect();
     format!("{base}_filter")
 }
+
+/// The app's own filter macro of a detection: ESCU's name behind the app's prefix.
+fn filter_macro(detection: &str) -> String {
+    format!("{MACRO_PREFIX}{}", escu_filter_macro(detection))
+}
+
+/// Every macro of the app starts with this, so none can shadow an ESCU (or other) macro.
+const MACRO_PREFIX: &str = "regsvcsdetect_";
+
+/// Macro names that ESCU (DA-ESS-ContentUpdate) defines among those the detections use, from
+/// DETECTIONS.md §4; with the four filter names they must never be defined here.
+const ESCU_MACROS: [&str; 8] = [
+    "sysmon",
+    "process_regsvcs",
+    "process_regasm",
+    "security_content_summariesonly",
+    "security_content_ctime",
+    "summariesonly_config",
+    "oldsummaries_config",
+    "fillnull_config",
+];
 
 fn detections() -> Vec<(Binary, Mode)> {
     let mut all = Vec::new();
@@ -358,13 +379,84 @@ fn detections() -> Vec<(Binary, Mode)> {
 #[test]
 fn filter_macro_names_follow_contentctl() {
     assert_eq!(
-        filter_macro(Binary::Regsvcs.detection(Mode::Network)),
+        escu_filter_macro(Binary::Regsvcs.detection(Mode::Network)),
         "detect_regsvcs_with_network_connection_filter"
     );
     assert_eq!(
         filter_macro(Binary::Regasm.detection(Mode::Noargs)),
-        "detect_regasm_with_no_command_line_arguments_filter"
+        "regsvcsdetect_detect_regasm_with_no_command_line_arguments_filter"
     );
+}
+
+#[test]
+fn no_macro_shares_a_name_with_escu_and_searches_need_no_escu_macro() {
+    let macros = conf("default/macros.conf");
+    let mut escu: Vec<String> = ESCU_MACROS.iter().map(|m| m.to_string()).collect();
+    escu.extend(
+        detections()
+            .iter()
+            .map(|(b, m)| escu_filter_macro(b.detection(*m))),
+    );
+    for (name, _) in macro_defs(&macros) {
+        assert!(
+            name.starts_with(MACRO_PREFIX),
+            "[{name}] is exported system-wide without the {MACRO_PREFIX} prefix"
+        );
+        assert!(!escu.contains(&name), "[{name}] is an ESCU macro name");
+    }
+    // Every macro a saved search or the Search Assistant uses is this app's own (so the
+    // searches run without ESCU); every_macro_used_by_a_search_or_macro_is_defined checks
+    // that each one is defined.
+    let saved = conf("default/savedsearches.conf");
+    let bnf = conf("default/searchbnf.conf");
+    let mut used = 0;
+    for s in saved
+        .stanzas
+        .iter()
+        .chain(&bnf.stanzas)
+        .chain(&macros.stanzas)
+    {
+        for (k, v, _) in &s.entries {
+            for (name, _) in macro_uses(v) {
+                used += 1;
+                assert!(
+                    name.starts_with(MACRO_PREFIX),
+                    "[{}] {k} uses `{name}`, which is not this app's",
+                    s.name
+                );
+            }
+        }
+    }
+    assert!(used > 10, "the macro scan found only {used} uses");
+}
+
+#[test]
+fn descriptions_are_not_escu_sentences() {
+    // ESCU's texts that earlier versions of the app repeated (DETECTIONS.md §4 and the
+    // detections' YAML); the app says the same facts in its own words.
+    let escu = [
+        "Update this macro to limit the output results to filter out false positives",
+        "customer specific splunk configurations",
+        "Matches the process with its original file name",
+        "search data model's summaries only",
+        "convert epoch time to string",
+        "The following analytic",
+        "This behavior is not normal for",
+        "typically indicates process injection",
+        "View the detection results for",
+    ];
+    let dir = app_dir().join("default");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        for phrase in escu {
+            assert!(
+                !text.contains(&phrase.to_lowercase()),
+                "{}: repeats ESCU's {phrase:?}",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Macro uses in an SPL string: (name, argument count).
@@ -400,10 +492,10 @@ fn macros_define_the_escu_hooks_and_helpers() {
             .stanza(&name)
             .unwrap_or_else(|| panic!("macros.conf has no [{name}]"));
         assert_eq!(s.get("definition"), Some("search *"), "[{name}]");
-        assert_eq!(
-            s.get("description"),
-            Some("Update this macro to limit the output results to filter out false positives."),
-            "[{name}] keeps ESCU's description"
+        assert!(
+            s.get("description")
+                .is_some_and(|d| d.contains(binary.exe())),
+            "[{name}] says which search it tunes"
         );
     }
     let expected: Vec<String> = detections()
@@ -414,7 +506,7 @@ fn macros_define_the_escu_hooks_and_helpers() {
         if s.name.ends_with("_filter") {
             assert!(
                 expected.contains(&s.name),
-                "[{}] is not an ESCU filter name",
+                "[{}] is not the prefixed ESCU filter name of a detection",
                 s.name
             );
         }
@@ -425,19 +517,19 @@ fn macros_define_the_escu_hooks_and_helpers() {
         );
     }
     let ctime = macros
-        .stanza("security_content_ctime(1)")
-        .expect("security_content_ctime(1)");
+        .stanza("regsvcsdetect_ctime(1)")
+        .expect("regsvcsdetect_ctime(1)");
     assert_eq!(ctime.get("args"), Some("field"));
     assert_eq!(
         ctime.get("definition"),
         Some(r#"convert timeformat="%Y-%m-%dT%H:%M:%S" ctime($field$)"#)
     );
     assert_eq!(
-        macros.get("process_regsvcs", "definition"),
+        macros.get("regsvcsdetect_process_regsvcs", "definition"),
         Some("(Processes.process_name=regsvcs.exe OR Processes.original_file_name=RegSvcs.exe)")
     );
     assert_eq!(
-        macros.get("process_regasm", "definition"),
+        macros.get("regsvcsdetect_process_regasm", "definition"),
         Some("(Processes.process_name=regasm.exe OR Processes.original_file_name=RegAsm.exe)")
     );
     // Argument macros declare as many args as their name says.
@@ -511,17 +603,17 @@ fn each_detection_has_one_scheduled_search_ending_with_its_filter() {
         match mode {
             Mode::Network => assert!(
                 search.starts_with(&format!(
-                    "`sysmon` EventID=3 process_name={} ",
+                    "`regsvcsdetect_sysmon` EventID=3 process_name={} ",
                     binary.exe()
                 )),
                 "{detection}: keeps ESCU's index-level prefilter"
             ),
             Mode::Noargs => {
                 let prefilter = match binary {
-                    Binary::Regsvcs => "`process_regsvcs`",
-                    Binary::Regasm => "`process_regasm`",
+                    Binary::Regsvcs => "`regsvcsdetect_process_regsvcs`",
+                    Binary::Regasm => "`regsvcsdetect_process_regasm`",
                 };
-                assert!(search.starts_with("| tstats `security_content_summariesonly` count"));
+                assert!(search.starts_with("| tstats `regsvcsdetect_summariesonly` count"));
                 assert!(
                     search.contains(&format!("where {prefilter} by")),
                     "{detection}"
