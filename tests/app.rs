@@ -1,6 +1,7 @@
 //! The Splunk app: every .conf parsed and checked against the code (options, detection names,
 //! versions), and the packaged binaries (tar members, ELF machine, static linking, and a protocol
-//! run of the aarch64 build under qemu). The binary checks SKIP until `make package` has run.
+//! run of the aarch64 build under qemu). The package checks are `#[ignore]`d in a plain `make test`;
+//! `make check-packages` (run by CI) builds the packages and runs them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -729,48 +730,91 @@ fn default_meta_shares_the_command_and_keeps_writes_to_admins() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The package: run `make package` first, or these SKIP.
+// The packages: `make package` builds them; these tests are ignored until then.
 
-/// The package extracted once into a temporary folder, or `None` (with a SKIP line) when
-/// `make package` has not run.
-fn package() -> Option<&'static (PathBuf, PathBuf)> {
-    static EXTRACTED: OnceLock<Option<(PathBuf, PathBuf)>> = OnceLock::new();
-    let found = EXTRACTED.get_or_init(|| {
-        let tgz = root().join(format!("dist/{APP_ID}-{VERSION}.tgz"));
-        if !tgz.exists() {
-            return None;
-        }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("app-package");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("tar")
-            .arg("-xzf")
-            .arg(&tgz)
-            .arg("-C")
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tar -xzf {}", tgz.display());
-        Some((tgz, dir.join(APP_ID)))
-    });
-    if found.is_none() {
-        eprintln!(
-            "SKIP: dist/{APP_ID}-{VERSION}.tgz is absent; run `make package` to check the binaries"
-        );
-    }
-    found.as_ref()
+const NEEDS_PACKAGE: &str = "run `make package` first (or `make check-packages`)";
+
+/// One package extracted once into a temporary folder: (tgz, app folder). `suffix` is "" for
+/// the Linux/Cloud package and "-with-windows" for the one that also serves Windows.
+fn extract(suffix: &str) -> (PathBuf, PathBuf) {
+    let tgz = root().join(format!("dist/{APP_ID}-{VERSION}{suffix}.tgz"));
+    assert!(tgz.exists(), "{} is absent: {NEEDS_PACKAGE}", tgz.display());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-package{suffix}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -xzf {}", tgz.display());
+    (tgz, dir.join(APP_ID))
+}
+
+/// The Linux/Cloud package, extracted once.
+fn package() -> &'static (PathBuf, PathBuf) {
+    static EXTRACTED: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    EXTRACTED.get_or_init(|| extract(""))
+}
+
+/// The package that also serves Windows, extracted once.
+fn windows_package() -> &'static (PathBuf, PathBuf) {
+    static EXTRACTED: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    EXTRACTED.get_or_init(|| extract("-with-windows"))
 }
 
 #[test]
+#[ignore = "needs `make package` (dist/SA_regsvcsdetect-<version>.tgz): make check-packages"]
 fn package_members_have_splunk_safe_names_and_modes() {
-    let Some((tgz, _)) = package() else { return };
+    check_members(&package().0, &[], 2);
+}
+
+#[test]
+#[ignore = "needs `make package` (dist/SA_regsvcsdetect-<version>-with-windows.tgz): make check-packages"]
+fn windows_package_members_have_splunk_safe_names_and_modes() {
+    let exe = format!("{APP_ID}/windows_x86_64/bin/{COMMAND}.exe");
+    check_members(&windows_package().0, &[exe], 3);
+}
+
+#[test]
+#[ignore = "needs `make package` (both packages in dist/): make check-packages"]
+fn only_the_windows_package_drops_filename_and_both_allowlist_the_platform_folders() {
+    let (_, linux) = package();
+    let (_, windows) = windows_package();
+    let read = |app: &Path, rel: &str| std::fs::read_to_string(app.join(rel)).unwrap();
+    let linux_commands = parse_conf(&read(linux, "default/commands.conf")).unwrap();
+    let windows_commands = parse_conf(&read(windows, "default/commands.conf")).unwrap();
+    assert_eq!(linux_commands.get(COMMAND, "filename"), Some(COMMAND));
+    assert_eq!(windows_commands.get(COMMAND, "filename"), None);
+    assert_eq!(windows_commands.get(COMMAND, "chunked"), Some("true"));
+    for app in [linux, windows] {
+        assert_eq!(
+            read(app, "default/distsearch.conf"),
+            std::fs::read_to_string(app_dir().join("default/distsearch.conf")).unwrap()
+        );
+        // Nothing but the aarch64 build in bin/: an .exe there would come first on aarch64.
+        let bin: Vec<String> = std::fs::read_dir(app.join("bin"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(bin, [COMMAND], "{}", app.display());
+    }
+    assert!(!linux.join("windows_x86_64").exists());
+}
+
+/// Tar members: one top-level folder, no dotfiles or local settings, owner 0/0, 644 files and
+/// 755 folders, 755 for the binaries (`extra` beside the two Linux builds; `count` in all).
+fn check_members(tgz: &Path, extra: &[String], count: usize) {
     let out = Command::new("tar").arg("-tvzf").arg(tgz).output().unwrap();
     assert!(out.status.success());
     let listing = String::from_utf8(out.stdout).unwrap();
-    let binaries = [
+    let mut binaries = vec![
         format!("{APP_ID}/bin/{COMMAND}"),
         format!("{APP_ID}/linux_x86_64/bin/{COMMAND}"),
     ];
+    binaries.extend(extra.iter().cloned());
     let mut seen = 0;
     for line in listing.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
@@ -797,7 +841,7 @@ fn package_members_have_splunk_safe_names_and_modes() {
         };
         assert_eq!(mode, want, "{name}: mode");
     }
-    assert_eq!(seen, 2, "both binaries are packaged");
+    assert_eq!(seen, count, "every binary is packaged: {binaries:?}");
 }
 
 /// What the ELF check found in one binary.
@@ -867,8 +911,9 @@ fn read_elf(path: &Path) -> Elf {
 }
 
 #[test]
+#[ignore = "needs `make package` (dist/SA_regsvcsdetect-<version>.tgz): make check-packages"]
 fn packaged_binaries_are_static_and_match_their_platform_folder() {
-    let Some((_, app)) = package() else { return };
+    let (_, app) = package();
     const EM_X86_64: u16 = 62;
     const EM_AARCH64: u16 = 183;
     // x86_64 is static-pie (ET_DYN) and aarch64 a plain static executable (ET_EXEC): README.md
@@ -900,6 +945,55 @@ fn packaged_binaries_are_static_and_match_their_platform_folder() {
         );
         eprintln!("ok: {rel}: {name}, no PT_INTERP, no DT_NEEDED");
     }
+}
+
+#[test]
+#[ignore = "needs `make package` (dist/SA_regsvcsdetect-<version>-with-windows.tgz) and mingw-w64's objdump: make check-packages"]
+fn packaged_windows_build_is_a_console_pe_that_needs_only_system_dlls() {
+    let (_, app) = windows_package();
+    let exe = app.join(format!("windows_x86_64/bin/{COMMAND}.exe"));
+    let out = Command::new("x86_64-w64-mingw32-objdump")
+        .arg("-p")
+        .arg(&exe)
+        .output()
+        .expect("x86_64-w64-mingw32-objdump is installed (make cross-deps)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("file format pei-x86-64"), "{}", exe.display());
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Subsystem") && l.contains("Windows CUI")),
+        "a console program"
+    );
+    let dlls: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("DLL Name: "))
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    assert!(dlls.iter().any(|d| d == "kernel32.dll"), "{dlls:?}");
+    // Windows' own DLLs only: static CRT, so no libgcc_s, libwinpthread or libstdc++ to ship.
+    for dll in &dlls {
+        let system = [
+            "kernel32.dll",
+            "msvcrt.dll",
+            "ntdll.dll",
+            "bcryptprimitives.dll",
+            "ws2_32.dll",
+            "advapi32.dll",
+            "userenv.dll",
+        ]
+        .contains(&dll.as_str())
+            || dll.starts_with("api-ms-win-");
+        assert!(
+            system,
+            "{} imports {dll}, which Windows does not ship",
+            exe.display()
+        );
+    }
+    eprintln!(
+        "ok: {}: PE32+ x86-64 console, imports {dlls:?}",
+        exe.display()
+    );
 }
 
 /// A getinfo + execute session with one public and one private destination.
@@ -966,14 +1060,10 @@ fn qemu() -> Option<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs `make package` and qemu-aarch64-static (make qemu-deps): make check-packages"]
 fn packaged_aarch64_binary_speaks_the_protocol_under_qemu() {
-    let Some((_, app)) = package() else { return };
-    let Some(qemu) = qemu() else {
-        eprintln!(
-            "SKIP: qemu-aarch64-static is absent; run `make qemu-deps` to run the aarch64 binary"
-        );
-        return;
-    };
+    let (_, app) = package();
+    let qemu = qemu().expect("qemu-aarch64-static is installed: run `make qemu-deps`");
     let arm = app.join(format!("bin/{COMMAND}"));
     let x86 = app.join(format!("linux_x86_64/bin/{COMMAND}"));
     let input = smoke_session();
