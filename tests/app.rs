@@ -824,6 +824,11 @@ fn check_members(tgz: &Path, extra: &[String], count: usize) {
             name.starts_with(&format!("{APP_ID}/")),
             "{name}: one top-level folder, no ./"
         );
+        // The wine test's ProcessPrng stub (tests/deploy/) is never packaged, nor any DLL.
+        assert!(
+            !name.to_ascii_lowercase().ends_with(".dll"),
+            "{name}: a DLL"
+        );
         for part in name.trim_end_matches('/').split('/') {
             assert!(!part.starts_with('.'), "{name}: dotfile");
             assert!(
