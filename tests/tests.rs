@@ -7,7 +7,7 @@ mod util;
 
 // Golden protocol sessions: tests/fixtures/sessions/<name>.in against <name>.out.
 mod sessions;
-// Real splunkd recordings from ../shared, with the getinfo chunk replaced.
+// Real splunkd recordings from ../shared, with the getinfo chunk replaced (ignored: needs ../shared).
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
@@ -19,6 +19,8 @@ mod offline;
 mod app;
 // Bundle replication and splunkd's platform lookup per deployment kind and tier, over the built packages.
 mod deploy;
+// The README options table and searchbnf.conf against options::OPTIONS.
+mod docs;
 // Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
 mod mapreduce;
 // Malformed request streams and their expected outcomes, with hang and memory guards.
