@@ -233,6 +233,7 @@ fn commands_conf_declares_the_chunked_command_with_only_chunked_keys() {
     );
     let stanza = commands.stanza(COMMAND).expect("a [regsvcsdetect] stanza");
     assert_eq!(stanza.get("chunked"), Some("true"));
+    assert_eq!(stanza.get("run_in_preview"), Some("false"));
     let binary = bin().file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(stanza.get("filename"), Some(binary.as_str()));
     // commands.conf.spec: the only settings valid with chunked = true.

@@ -817,6 +817,10 @@ impl Drop for Runner {
                 .env("WINEPREFIX", &self.prefix)
                 .status();
         }
+        // The prefix and the copies are temporary.
+        if let Some(tmp) = self.prefix.parent() {
+            let _ = std::fs::remove_dir_all(tmp);
+        }
     }
 }
 
