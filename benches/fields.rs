@@ -253,7 +253,7 @@ fn cell(out: &mut String, v: &str) {
 fn bytes_per_row(row: &Row, wanted: Option<&[String]>) -> (usize, f64) {
     let fields: Vec<&(String, Vec<String>)> = row
         .iter()
-        .filter(|(k, _)| wanted.map_or(true, |w| w.contains(k)))
+        .filter(|(k, _)| wanted.is_none_or(|w| w.contains(k)))
         .collect();
     let mut header = String::new();
     let mut line = String::new();

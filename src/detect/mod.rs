@@ -179,6 +179,20 @@ impl Stats {
     }
 }
 
+/// What became of one row pushed into the engine, for callers that explain
+/// drops (`run --explain`); the accounting in [`Stats`] counts the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not selected by the detection (process, EventID, CIDR, sysmon).
+    Filtered,
+    /// Selected, then dropped: these BY fields were null (network mode).
+    MissingFields(Vec<&'static str>),
+    /// Selected, then dropped: no `process` value matched the noargs regex.
+    RegexRejected,
+    /// Joined at least one group (a map-phase partial included).
+    Kept,
+}
+
 /// A finished table: column names and rows of byte values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
@@ -333,6 +347,15 @@ impl Engine {
     ///
     /// A group or membership limit was reached.
     pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
+        self.push_outcome(row).map(|_| ())
+    }
+
+    /// As [`Engine::push`], and says what became of the row.
+    ///
+    /// # Errors
+    ///
+    /// A group or membership limit was reached.
+    pub fn push_outcome<R: Row + ?Sized>(&mut self, row: &R) -> Result<Outcome, Error> {
         self.stats.rows_in += 1;
         let shape = self.shape(row);
         if self.extras.marker.is_some_and(|i| !row.get(i).is_null()) {
@@ -348,7 +371,7 @@ impl Engine {
             let src = x.source.map_or(Values::Null, |i| row.get(i));
             if !filter::sysmon(&st, &src) {
                 self.stats.rows_filtered += 1;
-                return Ok(());
+                return Ok(Outcome::Filtered);
             }
         }
         match self.cfg.mode {
@@ -369,7 +392,7 @@ impl Engine {
         }
     }
 
-    fn push_network<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+    fn push_network<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
         let exe = self.cfg.binary.exe();
         let event_ok = match (shape, self.extras.event_id) {
             (Shape::Event, Some(i)) => row.get(i).any(|v| v == b"3"),
@@ -386,36 +409,36 @@ impl Engine {
             && dest_ip.is_some_and(|d| d.is_null() || self.dest.passes(&d));
         if !selected {
             self.stats.rows_filtered += 1;
-            return Ok(());
+            return Ok(Outcome::Filtered);
         }
         self.stats.rows_matched += 1;
         let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
-        let mut missing = false;
+        let mut missing = Vec::new();
         for (name, v) in by.iter().zip(&values) {
             if v.is_null() {
                 *self.stats.missing.entry(name).or_default() += 1;
-                missing = true;
+                missing.push(*name);
             }
         }
-        if missing {
+        if !missing.is_empty() {
             self.stats.rows_dropped_missing += 1;
-            return Ok(());
+            return Ok(Outcome::MissingFields(missing));
         }
         let acc = self.row_acc(row, shape);
         let lists: Vec<Vec<&[u8]>> = values.iter().map(|v| v.iter().collect()).collect();
         self.add_memberships(&lists, &acc)?;
         self.note_untimed(shape, &acc);
         self.stats.rows_kept += 1;
-        Ok(())
+        Ok(Outcome::Kept)
     }
 
     /// Merges one map-phase partial row: its BY fields are final values.
-    fn push_partial<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+    fn push_partial<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
         self.stats.rows_matched += 1;
         let by = self.cfg.mode.by_fields();
         let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
         let null_fill = self.cfg.mode == Mode::Noargs;
-        let mut missing = false;
+        let mut missing = Vec::new();
         let lists: Vec<Vec<&[u8]>> = by
             .iter()
             .zip(&values)
@@ -423,7 +446,7 @@ impl Engine {
                 if v.is_null() {
                     if !null_fill {
                         *self.stats.missing.entry(name).or_default() += 1;
-                        missing = true;
+                        missing.push(*name);
                     }
                     vec![&b"null"[..]]
                 } else {
@@ -431,17 +454,17 @@ impl Engine {
                 }
             })
             .collect();
-        if missing {
+        if !missing.is_empty() {
             self.stats.rows_dropped_missing += 1;
-            return Ok(());
+            return Ok(Outcome::MissingFields(missing));
         }
         let acc = self.row_acc(row, shape);
         self.add_memberships(&lists, &acc)?;
         self.stats.rows_kept += 1;
-        Ok(())
+        Ok(Outcome::Kept)
     }
 
-    fn push_noargs<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<(), Error> {
+    fn push_noargs<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
         let by = self.cfg.mode.by_fields();
         let mut values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
         if self.cfg.cim_fill {
@@ -453,13 +476,13 @@ impl Engine {
         else {
             // Unreachable with the noargs field list; the books still balance.
             self.stats.rows_filtered += 1;
-            return Ok(());
+            return Ok(Outcome::Filtered);
         };
         let selected = filter::equals(&values[pn], self.cfg.binary.exe())
             || filter::equals(&values[ofn], self.cfg.binary.original_file_name());
         if !selected {
             self.stats.rows_filtered += 1;
-            return Ok(());
+            return Ok(Outcome::Filtered);
         }
         self.stats.rows_matched += 1;
         // tstats fillnull_value=null: a null BY field is the string "null".
@@ -478,13 +501,13 @@ impl Engine {
         lists[proc_i].retain(|p| self.regex.is_match(p));
         if lists[proc_i].is_empty() {
             self.stats.rows_dropped_regex += 1;
-            return Ok(());
+            return Ok(Outcome::RegexRejected);
         }
         let acc = self.row_acc(row, shape);
         self.add_memberships(&lists, &acc)?;
         self.note_untimed(shape, &acc);
         self.stats.rows_kept += 1;
-        Ok(())
+        Ok(Outcome::Kept)
     }
 
     fn note_untimed(&mut self, shape: Shape, acc: &Acc) {
