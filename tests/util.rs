@@ -116,12 +116,19 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// large input cannot deadlock against a full stdout pipe), stdout and
 /// stderr drained by two more, under [`WATCHDOG`]; fails the test on a
 /// hang. With `close_stdout`, our end of its stdout is closed first.
-pub fn run_child(
+pub fn run_child(name: &str, cmd: Command, input: &[u8], feed: Feed, close_stdout: bool) -> Ran {
+    run_child_within(name, cmd, input, feed, close_stdout, WATCHDOG)
+}
+
+/// [`run_child`] with its own watchdog, for a child that is slow by nature
+/// (the Windows build under wine, whose first start builds a prefix).
+pub fn run_child_within(
     name: &str,
     mut cmd: Command,
     input: &[u8],
     feed: Feed,
     close_stdout: bool,
+    watchdog: Duration,
 ) -> Ran {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -169,10 +176,10 @@ pub fn run_child(
         if let Some(status) = child.try_wait().expect("waiting on the child") {
             break status;
         }
-        if start.elapsed() > WATCHDOG {
+        if start.elapsed() > watchdog {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name}: no exit after {WATCHDOG:?}: a hang");
+            panic!("{name}: no exit after {watchdog:?}: a hang");
         }
         std::thread::sleep(Duration::from_millis(2));
     };

@@ -1,6 +1,6 @@
 //! The getinfo request turned into a `Plan`: the reply, the engine, the phase and whether to record; no I/O.
 
-use crate::detect::{is_unprefixed, Engine, PREFIXES};
+use crate::detect::Engine;
 use crate::options::{unquote, Options, Phase};
 use crate::protocol::{Action, Reply, Request, SearchInfo};
 
@@ -46,10 +46,18 @@ impl Plan {
         let none = SearchInfo::default();
         let info = request.searchinfo.as_ref().unwrap_or(&none);
         let opts = Options::parse(&arguments(info))?;
-        let mut reply = Reply::default();
+        let mut reply = Reply {
+            // Both phases compute results only for the finished search:
+            // their partial groups mean nothing in a preview.
+            run_in_preview: Some(false),
+            ..Reply::default()
+        };
         let mut record = None;
         let mut warn = None;
-        if opts.record && may_record {
+        // A preview process (should splunkd start one anyway) answers as
+        // usual but leaves nothing behind: no recording, no file.
+        let preview = request.preview == Some(true);
+        if opts.record && may_record && !preview {
             if info.dispatch_dir.is_empty() {
                 // Probes also come without a dispatch directory; they get no
                 // execute request, so the WARN waits for the first one.
@@ -84,9 +92,9 @@ impl Plan {
             }
         }
         let engine = Engine::new(config);
-        if opts.phase == Phase::Reduce {
-            reply.required_fields = Some(required_fields(&engine));
-        }
+        // Each phase asks for what its engine reads: the map for the event
+        // fields, the reduce for those plus the partial marker it merges by.
+        reply.required_fields = Some(engine.required_fields());
         Ok(Plan {
             reply,
             engine,
@@ -115,21 +123,6 @@ fn arguments(info: &SearchInfo) -> Vec<String> {
         Some((first, rest)) if first.eq_ignore_ascii_case(COMMAND) => rest.to_vec(),
         _ => args,
     }
-}
-
-/// Fields splunkd must send: the ones the engine reads, each also under the
-/// data-model prefixes it accepts.
-fn required_fields(engine: &Engine) -> Vec<String> {
-    let mut out = Vec::new();
-    for field in engine.fields() {
-        out.push(field.to_string());
-        if !is_unprefixed(field) {
-            for p in PREFIXES {
-                out.push(format!("{p}{field}"));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -163,12 +156,24 @@ mod tests {
     }
 
     #[test]
-    fn a_map_plan_streams_and_sends_no_field_list() {
+    fn a_map_plan_streams_what_its_engine_reads() {
         let p = plan(&["regsvcsdetect", "phase=map", "mode=noargs"]).unwrap();
         assert_eq!(p.phase, Phase::Map);
         assert_eq!(p.reply.kind, Some("streaming"));
-        assert!(p.reply.required_fields.is_none());
+        assert_eq!(p.reply.run_in_preview, Some(false));
+        assert_eq!(p.reply.required_fields, Some(p.engine.required_fields()));
         assert!(!p.engine.config().trusted_partials);
+    }
+
+    #[test]
+    fn a_preview_process_never_records() {
+        let meta = serde_json::json!({
+            "action": "getinfo", "preview": true,
+            "searchinfo": {"args": ["mode=network", "record=t"], "dispatch_dir": "/d", "sid": "1.5"},
+        });
+        let request = Request::parse(meta.to_string().as_bytes(), 1, 0).unwrap();
+        let p = Plan::from_request(&request, 0, true).unwrap();
+        assert!(p.record.is_none() && p.warn.is_none());
     }
 
     #[test]

@@ -299,6 +299,23 @@ impl Engine {
         &self.fields
     }
 
+    /// The fields splunkd must extract and send for this engine, as a
+    /// getinfo `required_fields` list: every field it reads ([`Engine::fields`])
+    /// plain, then, unless it is never prefixed ([`is_unprefixed`]), under the
+    /// mode's data-model prefix ([`Mode::prefixes`]). Never `_raw`: no field
+    /// list holds it.
+    pub fn required_fields(&self) -> Vec<String> {
+        let prefixes = self.cfg.mode.prefixes();
+        let mut out = Vec::with_capacity(self.fields.len() * (1 + prefixes.len()));
+        for field in &self.fields {
+            out.push(field.to_string());
+            if !is_unprefixed(field) {
+                out.extend(prefixes.iter().map(|p| format!("{p}{field}")));
+            }
+        }
+        out
+    }
+
     /// A literal that every row able to match contains, ASCII case aside
     /// (`regsvcs.exe` or `regasm.exe`): both detections select on
     /// `process_name` (or `original_file_name`) equal to it, and the CIM
