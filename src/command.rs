@@ -231,14 +231,11 @@ impl<T> Tee<T> {
 }
 
 impl<T: BufRead> Read for Tee<T> {
+    /// Reads through the inner reader, so a read as large as its buffer
+    /// still bypasses the buffer, and copies what it got.
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let buf = self.fill_buf()?;
-            let n = buf.len().min(out.len());
-            out[..n].copy_from_slice(&buf[..n]);
-            n
-        };
-        self.consume(n);
+        let n = self.inner.read(out)?;
+        self.record(&out[..n]);
         Ok(n)
     }
 }
