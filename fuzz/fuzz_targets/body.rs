@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regsvcsdetect::body::{decode_mv, encode_mv, BodyError, BodyReader};
+use regsvcsdetect::body::{decode_mv, encode_mv, BodyReader};
 use regsvcsdetect::detect::{Config, Engine, Mode, TimeRender};
 
 fuzz_target!(|data: &[u8]| {
@@ -33,8 +33,9 @@ fuzz_target!(|data: &[u8]| {
         ""
     };
     let mut reader = BodyReader::new(needle, None);
-    let result = reader.read(body, &fields, &prefixes, |row| {
-        engine.push(row).map_err(|e| BodyError(e.to_string()))
+    let result = reader.read::<Box<dyn std::error::Error>>(body, &fields, &prefixes, |row| {
+        engine.push(row)?;
+        Ok(())
     });
     if let Ok(counts) = result {
         engine.skip(counts.skipped);

@@ -6,8 +6,8 @@ use std::io::{self, BufRead, BufReader, Cursor, Read};
 use flate2::read::MultiGzDecoder;
 
 use super::sysmon::{self, Model};
+use super::Record;
 use super::{jsonl, tabular, xml};
-use crate::body::Record;
 
 /// Read buffer for input files: 64 KiB.
 const READ_CAPACITY_BYTES: usize = 64 << 10;

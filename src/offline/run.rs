@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::input::{self, Format, Item, ReadError};
 use super::sysmon::{Model, Underived};
 use super::table::{self, Style};
-use crate::body::Record;
+use super::Record;
 use crate::detect::{is_unprefixed, parse_number, Engine, Mode, OwnedRow, Table};
 use crate::options::{Options, OPTIONS};
 
@@ -286,7 +286,10 @@ impl Runner {
             None => {}
         }
         let row = self.row(&item.record);
-        self.engine.push(&row).map_err(|e| e.to_string())
+        self.engine
+            .push(&row)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Finishes: the result table and the summary.
@@ -295,7 +298,7 @@ impl Runner {
     ///
     /// A time cannot be rendered.
     pub fn finish(mut self) -> Result<Report, String> {
-        let table = self.engine.finish().map_err(|e| e.to_string())?;
+        let table = self.engine.finish().to_table();
         let summary = self.summary(table.rows.len());
         Ok(Report { table, summary })
     }
@@ -386,6 +389,7 @@ impl Runner {
         for w in [
             self.engine.missing_field_warning(),
             self.engine.time_warning(),
+            self.engine.untimed_warning(),
         ]
         .into_iter()
         .flatten()
