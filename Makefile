@@ -31,7 +31,7 @@ VENV := .venv-appinspect
 APPINSPECT := $(VENV)/bin/splunk-appinspect
 APPINSPECT_VERSION := 4.3.1
 
-.PHONY: all build test lint demo bless bench bench-check clean ci \
+.PHONY: all build test lint demo bless bench bench-sdk bench-check clean ci \
 	cross-deps qemu-deps binaries app package check-binaries appinspect-deps appinspect \
 	fuzz fuzz-smoke fuzz-tool fuzz-check
 
@@ -61,6 +61,10 @@ bless:
 ## bench: throughput and peak-RSS table over generated streams (never run as a test)
 bench: build
 	$(CARGO) bench --locked --bench throughput
+
+## bench-sdk: the same streams through an equivalent splunklib ReportingCommand (venv from PyPI), timed side by side
+bench-sdk: build
+	bash benches/sdk/compare.sh
 
 ## bench-check: benches compile
 bench-check:

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use csv::ByteRecord;
 use regex::bytes::Regex;
 
+use super::decode::{next_record, Fields};
 use super::mv::decode_mv;
 use super::split::{count_from, record_end};
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
@@ -28,7 +28,7 @@ pub struct Columns {
 impl Columns {
     /// Resolves `fields` against a header record. Columns are matched by
     /// name; the first of duplicated names wins.
-    pub fn new(header: &ByteRecord, fields: &[&str], prefixes: &[&str]) -> Columns {
+    pub fn new(header: &Fields, fields: &[&str], prefixes: &[&str]) -> Columns {
         let mut index: HashMap<&[u8], usize> = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             index.entry(name).or_insert(i);
@@ -69,7 +69,7 @@ pub struct CsvRow<'a> {
     /// The header mapping.
     pub columns: &'a Columns,
     /// The record.
-    pub record: &'a ByteRecord,
+    pub record: &'a Fields,
 }
 
 impl Row for CsvRow<'_> {
@@ -90,7 +90,7 @@ impl Row for CsvRow<'_> {
 /// The values of one field: a non-empty `__mv_` cell that decodes strictly
 /// replaces the plain cell; otherwise the plain cell is one value (embedded
 /// newlines and all).
-fn cell<'a>(record: &'a ByteRecord, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
+fn cell<'a>(record: &'a Fields, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
     if let Some(encoded) = mv.and_then(|i| record.get(i)).filter(|m| !m.is_empty()) {
         if let Some(list) = decode_mv(encoded) {
             return Values::from_list(list);
@@ -272,7 +272,7 @@ pub struct BodyReader {
     carry: Carry,
     /// Kept records, newline-terminated, decoded in `finish`.
     scratch: Vec<u8>,
-    record: ByteRecord,
+    record: Fields,
     /// The header record's bytes, once a complete record has been seen.
     header: Option<Vec<u8>>,
     /// Every record after the header is kept (the header has the bypass column).
@@ -299,7 +299,7 @@ impl BodyReader {
             end: 0,
             carry: Carry::default(),
             scratch: Vec::new(),
-            record: ByteRecord::new(),
+            record: Fields::default(),
             header: None,
             decode_all: false,
             skipped: 0,
@@ -478,29 +478,14 @@ impl BodyReader {
         let Some(header_text) = self.header.take() else {
             return Ok(counts);
         };
-        let header =
-            parse_one(&header_text, &mut self.record).map_err(|kind| Error::new(kind, 0))?;
+        let mut header = Fields::default();
+        parse_one(&header_text, &mut header).map_err(|kind| Error::new(kind, 0))?;
         let columns = Columns::new(&header, fields, prefixes);
         counts.skipped = self.skipped;
-        if self.scratch.is_empty() {
-            return Ok(counts);
-        }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(self.scratch.as_slice());
-        loop {
-            match reader.read_byte_record(&mut self.record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(Error::new(ErrorKind::Csv(e), counts.decoded + 1).into()),
-            }
-            if let Some(len) = self
-                .record
-                .iter()
-                .map(<[u8]>::len)
-                .find(|&l| l > MAX_FIELD_BYTES)
-            {
+        let mut pos = 0;
+        while next_record(&self.scratch, &mut pos, &mut self.record) {
+            let len = self.record.widest();
+            if len > MAX_FIELD_BYTES {
                 let kind = ErrorKind::FieldTooLarge {
                     len,
                     limit: MAX_FIELD_BYTES,
@@ -524,14 +509,14 @@ impl BodyReader {
 /// (the header has the `bypass` column).
 fn header_done(
     header: &mut Option<Vec<u8>>,
-    record: &mut ByteRecord,
+    record: &mut Fields,
     bypass: &Option<String>,
     rec: &[u8],
 ) -> bool {
     *header = Some(rec.to_vec());
     bypass
         .as_ref()
-        .is_some_and(|b| parse_one(rec, record).is_ok_and(|h| h.iter().any(|c| c == b.as_bytes())))
+        .is_some_and(|b| parse_one(rec, record).is_ok() && record.iter().any(|c| c == b.as_bytes()))
 }
 
 /// Copies a kept record into the scratch buffer, newline-terminated.
@@ -542,14 +527,10 @@ fn keep(scratch: &mut Vec<u8>, rec: &[u8]) {
     }
 }
 
-fn parse_one(text: &[u8], record: &mut ByteRecord) -> Result<ByteRecord, ErrorKind> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text);
-    match reader.read_byte_record(record) {
-        Ok(true) => Ok(record.clone()),
-        Ok(false) => Err(ErrorKind::EmptyHeader),
-        Err(e) => Err(ErrorKind::Csv(e)),
+fn parse_one(text: &[u8], record: &mut Fields) -> Result<(), ErrorKind> {
+    if next_record(text, &mut 0, record) {
+        Ok(())
+    } else {
+        Err(ErrorKind::EmptyHeader)
     }
 }
