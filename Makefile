@@ -41,9 +41,20 @@ all: build
 build:
 	$(CARGO) build --release --locked
 
-## test: unit, integration, doc tests, golden sessions and real splunkd recordings (benches only build: make bench-check)
+# Tests marked #[ignore = "needs ..."] need ../shared/fixtures, strace or a built package;
+# `make test INCLUDE_IGNORED=1` runs them too, as CI does.
+INCLUDE_IGNORED ?=
+TEST_LOG := $(TARGET_DIR)/test.log
+IGNORED_LINE := ^test .* \.\.\. ignored
+
+## test: unit, integration, doc tests and golden sessions, then how many tests were ignored and why
+##       (INCLUDE_IGNORED=1 also runs those: real splunkd recordings, strace, the packaged binaries)
 test:
-	$(CARGO) test --locked
+	mkdir -p $(TARGET_DIR)
+	$(CARGO) test --locked $(if $(INCLUDE_IGNORED),-- --include-ignored) 2>&1 | tee $(TEST_LOG)
+	@n=$$(grep -c '$(IGNORED_LINE)' $(TEST_LOG) || true); \
+	echo "ignored: $$n tests$$(test "$$n" = 0 || echo ', by reason (make test INCLUDE_IGNORED=1 runs them):')"; \
+	grep '$(IGNORED_LINE)' $(TEST_LOG) | sed 's/.*\.\.\. ignored,* *//; s/^$$/(no reason given)/' | sort | uniq -c || true
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -1,6 +1,6 @@
 //! The binary's entry point: with no arguments it speaks SCP v2 to splunkd; with a subcommand it works offline.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 
 use crate::command::{Outcome, Session};
 
@@ -14,43 +14,65 @@ pub fn version() -> String {
     )
 }
 
-const USAGE: &str = "\
-usage:
-  regsvcsdetect                 speak Splunk's chunked protocol on stdin/stdout (how splunkd runs it)
-  regsvcsdetect run --mode network|noargs [options] FILE...
-                                run a detection over CSV, JSON lines or Sysmon XML files (gzip ok)
-  regsvcsdetect replay FILE.input [--expect FILE.output]
-                                play a record=t recording through the command and show the replies
-  regsvcsdetect demo            play splunkd over the bundled samples, for both modes
-  regsvcsdetect --version       print the version and commit
-  regsvcsdetect --help          print this help (run --help, replay --help: theirs)
-";
+/// What `--help` says above the subcommands.
+const ABOUT: &str = "\
+The ESCU regsvcs.exe detections (T1218.009) as a Splunk search command.
+
+With no arguments it speaks Splunk's chunked protocol on stdin/stdout, which is how
+splunkd runs it; the subcommands work offline.";
+
+/// The offline command line, as clap reads it. Each subcommand's arguments
+/// live with the subcommand.
+#[derive(Debug, clap::Parser)]
+#[command(name = "regsvcsdetect", about = ABOUT, disable_version_flag = true)]
+#[command(subcommand_required = false, arg_required_else_help = true)]
+pub struct Cli {
+    /// Print the version and commit
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// What to do offline.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// The offline subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// `run`: the detection over event files.
+    #[command(about = "Run a detection over CSV, JSON lines or Sysmon XML files (gzip ok)")]
+    #[command(long_about = crate::offline::run::ABOUT)]
+    Run(crate::offline::run::RunArgs),
+    /// `replay`: a recorded session, played again.
+    #[command(about = "Play a record=t recording through the command and show the replies")]
+    #[command(long_about = crate::offline::replay::ABOUT)]
+    Replay(crate::offline::replay::ReplayArgs),
+    /// `demo`: the bundled samples through the protocol path.
+    #[command(about = "Play splunkd over the bundled samples, for both modes")]
+    Demo,
+}
 
 /// Runs the binary with `args` (argv without the program name) and returns the exit code.
 ///
 /// splunkd starts a chunked command with no arguments (PROTOCOL.md §1.2), so
-/// the no-argument form is the protocol; nothing else is decided from argv.
+/// the no-argument form is the protocol; any argument means the offline CLI.
 pub fn main(args: &[String]) -> u8 {
-    match args.first().map(String::as_str) {
-        None => serve(),
-        Some("--version" | "-V") => say(&format!("{}\n", version())),
-        Some("--help" | "-h" | "help") => say(USAGE),
-        Some("run") => crate::offline::run::main(&args[1..]),
-        Some("replay") => crate::offline::replay::main(&args[1..]),
-        Some("demo") => crate::offline::demo::main(&args[1..]),
-        Some(other) => {
-            eprintln!("regsvcsdetect: unknown subcommand {other:?}\n{USAGE}");
-            2
-        }
+    if args.is_empty() {
+        return serve();
     }
-}
-
-fn say(text: &str) -> u8 {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-        Err(_) => 1,
+    let argv = std::iter::once(crate::command::COMMAND).chain(args.iter().map(String::as_str));
+    let cli = match <Cli as clap::Parser>::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help goes to stdout with exit 0, usage errors to stderr with 2.
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    match cli.command {
+        Some(Subcommand::Run(args)) => crate::offline::run::main(args),
+        Some(Subcommand::Replay(args)) => crate::offline::replay::main(args),
+        Some(Subcommand::Demo) => crate::offline::demo::main(),
+        None => crate::offline::say(&format!("{}\n", version())),
     }
 }
 
@@ -62,9 +84,9 @@ fn serve() -> u8 {
     match Session::new(input, output).run() {
         Outcome::Done | Outcome::Closed => 0,
         Outcome::Failed(msg) => {
-            // One terse line: splunkd copies every stderr line into search.log.
-            let msg = msg.strip_prefix("regsvcsdetect: ").unwrap_or(&msg);
-            eprintln!("regsvcsdetect: {}", one_line(msg));
+            // One terse line, the message as sent (it names the command):
+            // splunkd copies every stderr line into search.log.
+            eprintln!("{}", one_line(&msg));
             1
         }
     }

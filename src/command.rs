@@ -19,15 +19,17 @@ pub enum Outcome {
     Done,
     /// splunkd closed our stdout: exit 0 quietly.
     Closed,
-    /// An ERROR was sent to splunkd (or could not be): exit 1.
+    /// An ERROR was sent to splunkd (or could not be): exit 1. The text
+    /// is the message as sent, `regsvcsdetect: ` included.
     Failed(String),
 }
 
 /// Something that stops the session.
 enum Stop {
-    /// Send an ERROR reply to the pending request, then exit 1.
+    /// Send an ERROR reply to the pending request, then exit 1. The text
+    /// does not name the command: [`tagged`] adds that.
     Fail(String),
-    /// The ERROR reply was already sent; exit 1.
+    /// The ERROR reply was already sent (this is its text); exit 1.
     Reported(String),
     /// stdout is closed; exit 0 quietly.
     Closed,
@@ -47,6 +49,17 @@ impl From<body::Error> for Stop {
     fn from(e: body::Error) -> Stop {
         Stop::Fail(e.to_string())
     }
+}
+
+/// Every message for splunkd (inspector messages, the `error` field,
+/// stderr) names the command, and only this function adds the name.
+fn tagged(text: impl std::fmt::Display) -> String {
+    format!("{COMMAND}: {text}")
+}
+
+/// Adds one inspector message, named after the command.
+fn inform(reply: &mut Reply, level: &str, text: impl std::fmt::Display) {
+    reply.inspector.message(level, tagged(text));
 }
 
 /// Tees the session's bytes into the dispatch directory (`record=t`).
@@ -148,6 +161,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             Err(Stop::Closed) => Outcome::Closed,
             Err(Stop::Reported(msg)) => Outcome::Failed(msg),
             Err(Stop::Fail(msg)) => {
+                let msg = tagged(msg);
                 let mut reply = Reply {
                     finished: Some(true),
                     error: Some(msg.clone()),
@@ -264,17 +278,18 @@ impl<R: BufRead, W: Write> Session<R, W> {
         };
         let opts = match Options::parse(&args) {
             Ok(opts) => opts,
-            Err(errors) => {
+            Err(problems) => {
+                let error = tagged(&problems);
                 let mut reply = Reply {
                     finished: Some(true),
-                    error: Some(format!("{COMMAND}: {}", errors.join("; "))),
+                    error: Some(error.clone()),
                     ..Reply::default()
                 };
-                for e in &errors {
-                    reply.inspector.message("ERROR", format!("{COMMAND}: {e}"));
+                for message in problems.messages() {
+                    inform(&mut reply, "ERROR", message);
                 }
                 self.send(&reply, b"")?;
-                return Err(Stop::Reported(errors.join("; ")));
+                return Err(Stop::Reported(error));
             }
         };
         let mut reply = Reply::default();
@@ -282,9 +297,10 @@ impl<R: BufRead, W: Write> Session<R, W> {
             if info.dispatch_dir.is_empty() {
                 // Probes also come without a dispatch directory; they get no
                 // execute request, so the WARN waits for the first one.
-                self.deferred_warn = Some(format!(
-                    "{COMMAND}: record=t but splunkd gave no dispatch directory; the search goes on without recording"
-                ));
+                self.deferred_warn = Some(
+                    "record=t but splunkd gave no dispatch directory; the search goes on without recording"
+                        .to_string(),
+                );
             } else if info.is_probe() {
                 // Parse-time probes must have no side effects.
             } else {
@@ -299,9 +315,10 @@ impl<R: BufRead, W: Write> Session<R, W> {
                         self.rec_in = input;
                         self.rec_out = Some(rec.output);
                     }
-                    Err(e) => reply.inspector.message(
+                    Err(e) => inform(
+                        &mut reply,
                         "WARN",
-                        format!("{COMMAND}: {e}; the search goes on without recording"),
+                        format!("{e}; the search goes on without recording"),
                     ),
                 }
             }
@@ -351,7 +368,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 engine
                     .push(row)
                     .map(|_| ())
-                    .map_err(|e| Stop::Fail(format!("{COMMAND}: {e}")))
+                    .map_err(|e| Stop::Fail(e.to_string()))
             })?;
             engine.skip(counts.skipped);
             ragged += counts.ragged;
@@ -360,7 +377,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 ..Reply::default()
             };
             if let Some(w) = self.deferred_warn.take() {
-                reply.inspector.message("WARN", w);
+                inform(&mut reply, "WARN", w);
             }
             let results = match phase {
                 Phase::Map => engine.drain_partials(),
@@ -375,12 +392,13 @@ impl<R: BufRead, W: Write> Session<R, W> {
                     engine.untimed_warning(),
                 ];
                 for w in warnings.into_iter().flatten() {
-                    reply.inspector.message("WARN", format!("{COMMAND}: {w}"));
+                    inform(&mut reply, "WARN", w);
                 }
                 if ragged > 0 {
-                    reply.inspector.message(
+                    inform(
+                        &mut reply,
                         "WARN",
-                        format!("{COMMAND}: {ragged} input rows had a different number of fields than the CSV header; missing fields were read as null and extra fields ignored"),
+                        format!("{ragged} input rows had a different number of fields than the CSV header; missing fields were read as null and extra fields ignored"),
                     );
                 }
             }

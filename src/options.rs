@@ -1,8 +1,10 @@
-//! The command's options (`name=value`), parsed once for SPL and for the offline runner, with every problem reported at once.
+//! The command's options (`name=value`): one table says what each option takes, defaults to, means and where it applies; SPL, the offline CLI and the docs' tests all read it.
+
+use std::fmt;
 
 use jiff::tz::TimeZone;
 
-use crate::detect::{Binary, CidrSet, Config, InputShape, Mode, TimeRender, DEFAULT_MAX_GROUPS};
+use crate::detect::{Binary, CidrSet, Config, InputShape, Mode, TimeRender};
 
 /// The default `timeformat`, ESCU's `security_content_ctime`.
 pub const DEFAULT_TIMEFORMAT: &str = "%Y-%m-%dT%H:%M:%S";
@@ -41,80 +43,462 @@ pub struct Options {
     pub given: Vec<(String, String)>,
 }
 
-/// One option: its name, the values it takes, and what it does. The README
-/// and searchbnf.conf document the same list; a test keeps them in step.
-pub struct OptionDoc {
-    /// The option name.
-    pub name: &'static str,
-    /// Accepted values.
-    pub values: &'static str,
-    /// Default.
-    pub default: &'static str,
+/// One word of a [`Kind::Choice`] and what it sets.
+pub type Word = (&'static str, fn(&mut Draft));
+
+/// What an option takes, and how a value reaches the [`Draft`].
+pub enum Kind {
+    /// One of a fixed list of words (any case), each with what it sets.
+    Choice(&'static [Word]),
+    /// A Splunk boolean (see [`parse_bool`]).
+    Bool(fn(&mut Draft, bool)),
+    /// A whole number in `min..=max`.
+    Count {
+        /// The smallest value accepted.
+        min: usize,
+        /// The largest value accepted.
+        max: usize,
+        /// Sets it.
+        set: fn(&mut Draft, usize),
+    },
+    /// Free text checked by `set`, which says what it expected when it refuses.
+    Text {
+        /// The values, as documentation shows them (`<IANA zone>|UTC|local`).
+        shown: &'static str,
+        /// Checks and sets it.
+        set: fn(&mut Draft, &str) -> Result<(), Expected>,
+    },
 }
 
-/// Every option the command accepts.
-pub const OPTIONS: [OptionDoc; 12] = [
-    OptionDoc {
+/// What a [`Kind::Text`] option takes, when it refuses a value; it becomes
+/// the `expected` of [`Problem::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected(pub String);
+
+/// One option of the command. [`OPTIONS`] lists them all.
+pub struct OptionSpec {
+    /// The name, lowercase (names are matched in any case).
+    pub name: &'static str,
+    /// What it takes.
+    pub kind: Kind,
+    /// The value when not given; `None` when the option is required.
+    pub default: Option<&'static str>,
+    /// One line of help, for `run --help`.
+    pub help: &'static str,
+    /// Whether `regsvcsdetect run` accepts it; the others concern splunkd
+    /// (map/reduce, recording) and have no meaning offline.
+    pub offline: bool,
+    /// The one mode it applies to, and why; a non-default value with the
+    /// other mode is a [`Problem::Conflict`].
+    pub only: Option<(Mode, &'static str)>,
+}
+
+/// Every option the command accepts. The README's options table and
+/// searchbnf.conf document the same names, values and defaults; a test keeps
+/// them in step. Adding an option is one entry here and its field in
+/// [`Config`] (or [`Options`]).
+pub const OPTIONS: [OptionSpec; 12] = [
+    OptionSpec {
         name: "mode",
-        values: "network|noargs",
-        default: "(required)",
+        kind: Kind::Choice(&[
+            ("network", |d| d.mode = Some(Mode::Network)),
+            ("noargs", |d| d.mode = Some(Mode::Noargs)),
+        ]),
+        default: None,
+        help: "which detection: network connections or runs without arguments",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "binary",
-        values: "regsvcs|regasm",
-        default: "regsvcs",
+        kind: Kind::Choice(&[
+            ("regsvcs", |d| d.config.binary = Binary::Regsvcs),
+            ("regasm", |d| d.config.binary = Binary::Regasm),
+        ]),
+        default: Some("regsvcs"),
+        help: "the binary to look for (regasm: ESCU's Regasm twins)",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "input",
-        values: "auto|events|aggregated",
-        default: "auto",
+        kind: Kind::Choice(&[
+            ("auto", |d| d.config.input = InputShape::Auto),
+            ("events", |d| d.config.input = InputShape::Events),
+            ("aggregated", |d| d.config.input = InputShape::Aggregated),
+        ]),
+        default: Some("auto"),
+        help: "whether rows are events or stats/tstats rows (auto: by a numeric count)",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "tz",
-        values: "<IANA zone>|UTC|local",
-        default: "local",
+        kind: Kind::Text {
+            shown: "<IANA zone>|UTC|local",
+            set: |d, v| {
+                d.tz = Some(time_zone(v)?);
+                Ok(())
+            },
+        },
+        default: Some("local"),
+        help: "time zone of firstTime/lastTime",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "timeformat",
-        values: "<strftime>|epoch",
-        default: "%Y-%m-%dT%H:%M:%S",
+        kind: Kind::Text {
+            shown: "<strftime>|epoch",
+            set: |d, v| {
+                if v.is_empty() {
+                    return Err(Expected("a strftime format or epoch".to_string()));
+                }
+                d.timeformat = Some(v.to_string());
+                Ok(())
+            },
+        },
+        default: Some(DEFAULT_TIMEFORMAT),
+        help: "strftime format of firstTime/lastTime, or epoch to keep the numbers",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "cidrs",
-        values: "rfc1918|extended",
-        default: "rfc1918",
+        kind: Kind::Choice(&[
+            ("rfc1918", |d| d.config.cidrs = CidrSet::Rfc1918),
+            ("extended", |d| d.config.cidrs = CidrSet::Extended),
+        ]),
+        default: Some("rfc1918"),
+        help: "destination ranges the network mode ignores",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "sysmon",
-        values: "<bool>",
-        default: "f",
+        kind: Kind::Bool(|d, b| d.config.sysmon = b),
+        default: Some("f"),
+        help: "require the sysmon macro's source/sourcetype",
+        offline: true,
+        only: Some((
+            Mode::Network,
+            "the noargs search reads the Endpoint data model, which has no Sysmon source",
+        )),
     },
-    OptionDoc {
+    OptionSpec {
         name: "cim_fill",
-        values: "<bool>",
-        default: "f",
+        kind: Kind::Bool(|d, b| d.config.cim_fill = b),
+        default: Some("f"),
+        help: "apply the Endpoint data model's calculated fields to raw events",
+        offline: true,
+        only: Some((
+            Mode::Noargs,
+            "the Network_Traffic data model has no calculated fills",
+        )),
     },
-    OptionDoc {
+    OptionSpec {
         name: "distributed",
-        values: "<bool>",
-        default: "t",
+        kind: Kind::Bool(|d, b| d.distributed = b),
+        default: Some("t"),
+        help: "filter and pre-aggregate on the indexers",
+        offline: false,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "max_groups",
-        values: "<integer>",
-        default: "1000000",
+        kind: Kind::Count {
+            min: 1,
+            max: MAX_MAX_GROUPS,
+            set: |d, n| d.config.max_groups = n,
+        },
+        default: Some("1000000"),
+        help: "the most result groups; past it the search stops with an error",
+        offline: true,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "record",
-        values: "<bool>",
-        default: "f",
+        kind: Kind::Bool(|d, b| d.record = b),
+        default: Some("f"),
+        help: "record the session into the dispatch directory",
+        offline: false,
+        only: None,
     },
-    OptionDoc {
+    OptionSpec {
         name: "phase",
-        values: "map|reduce",
-        default: "reduce",
+        kind: Kind::Choice(&[
+            ("map", |d| d.phase = Phase::Map),
+            ("reduce", |d| d.phase = Phase::Reduce),
+        ]),
+        default: Some("reduce"),
+        help: "internal: set by the command itself for its indexer phase",
+        offline: false,
+        only: None,
     },
 ];
+
+/// An option being built from its value or default. Only the setters in
+/// [`OPTIONS`] write it; [`Options::parse`] turns it into [`Options`].
+pub struct Draft {
+    mode: Option<Mode>,
+    config: Config,
+    phase: Phase,
+    distributed: bool,
+    record: bool,
+    tz: Option<TimeZone>,
+    timeformat: Option<String>,
+}
+
+/// Why an argument list was refused. Each one is one ERROR message in Splunk
+/// (after the command's name) or one line offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// An argument longer than [`MAX_ARG_BYTES`], shown by its first characters.
+    TooLong {
+        /// The argument's first 40 characters.
+        head: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// An argument that is not `name=value`.
+    NotAnOption {
+        /// The argument.
+        arg: String,
+    },
+    /// A name that is no option.
+    Unknown {
+        /// The name, lowercased.
+        name: String,
+    },
+    /// An option given twice.
+    Repeated {
+        /// The option.
+        name: &'static str,
+    },
+    /// A value the option does not take.
+    Invalid {
+        /// The option.
+        name: &'static str,
+        /// The value given (or the default, when that cannot apply here).
+        value: String,
+        /// What the option takes.
+        expected: String,
+    },
+    /// A required option not given.
+    Missing {
+        /// The option.
+        name: &'static str,
+        /// What it takes.
+        expected: String,
+    },
+    /// An option set for the mode it does not apply to.
+    Conflict {
+        /// The option.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// The mode it applies to.
+        mode: Mode,
+        /// Why it does not apply to the other.
+        why: &'static str,
+    },
+    /// An option that concerns splunkd, given to `regsvcsdetect run`.
+    NotOffline {
+        /// The option.
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::TooLong { head, len } => write!(
+                f,
+                "argument \"{head}...\" is {len} bytes long, more than the limit of {MAX_ARG_BYTES}"
+            ),
+            Problem::NotAnOption { arg } => write!(
+                f,
+                "unexpected argument \"{arg}\": options are written name=value, e.g. mode=network"
+            ),
+            Problem::Unknown { name } => {
+                let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+                write!(
+                    f,
+                    "unknown option \"{name}\": expected one of {}",
+                    known.join(", ")
+                )
+            }
+            Problem::Repeated { name } => write!(f, "option {name} is given more than once"),
+            Problem::Invalid {
+                name,
+                value,
+                expected,
+            } => write!(
+                f,
+                "invalid value \"{value}\" for {name}: expected {expected}"
+            ),
+            Problem::Missing { name, expected } => {
+                write!(f, "{name} is required: expected {expected}")
+            }
+            Problem::Conflict {
+                name,
+                value,
+                mode,
+                why,
+            } => write!(
+                f,
+                "{name}={value} applies to mode={} only: {why}",
+                mode.name()
+            ),
+            Problem::NotOffline { name } => write!(
+                f,
+                "option {name} concerns splunkd (map/reduce, recording) and has no meaning offline"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// Every problem with one argument list, at most [`MAX_ERRORS`] of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    list: Vec<Problem>,
+    omitted: usize,
+}
+
+impl Problems {
+    fn new(found: Vec<Problem>) -> Problems {
+        let mut list: Vec<Problem> = Vec::new();
+        for p in found {
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+        let omitted = list.len().saturating_sub(MAX_ERRORS);
+        list.truncate(MAX_ERRORS);
+        Problems { list, omitted }
+    }
+
+    /// The problems reported, in argument order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
+        self.list.iter()
+    }
+
+    /// How many problems past [`MAX_ERRORS`] were left out.
+    pub fn omitted(&self) -> usize {
+        self.omitted
+    }
+
+    /// One message per problem, plus one counting those left out.
+    pub fn messages(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.list.iter().map(Problem::to_string).collect();
+        if self.omitted > 0 {
+            out.push(format!(
+                "and {} more problems with the arguments",
+                self.omitted
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.messages().join("; "))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = &'a Problem;
+    type IntoIter = std::slice::Iter<'a, Problem>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl Kind {
+    /// The values, as usage and searchbnf show them: `network|noargs`,
+    /// `<bool>`, `<integer>`, or the text's own description.
+    pub fn shown(&self) -> String {
+        match self {
+            Kind::Choice(choices) => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                names.join("|")
+            }
+            Kind::Bool(_) => "<bool>".to_string(),
+            Kind::Count { .. } => "<integer>".to_string(),
+            Kind::Text { shown, .. } => shown.to_string(),
+        }
+    }
+
+    /// The literal words among the values (`network`, `noargs`; `UTC`,
+    /// `local`; none for a boolean or a number).
+    pub fn literals(&self) -> Vec<&'static str> {
+        match self {
+            Kind::Choice(choices) => choices.iter().map(|(n, _)| *n).collect(),
+            Kind::Bool(_) | Kind::Count { .. } => Vec::new(),
+            Kind::Text { shown, .. } => shown.split('|').filter(|w| !w.starts_with('<')).collect(),
+        }
+    }
+
+    /// What a value must look like, for [`Problem::Invalid`].
+    fn expected(&self) -> Expected {
+        Expected(match self {
+            Kind::Choice(choices) => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                names.join(" or ")
+            }
+            Kind::Bool(_) => "a boolean (t/f, true/false, yes/no, 1/0)".to_string(),
+            Kind::Count { min, max, .. } => format!("a whole number from {min} to {max}"),
+            Kind::Text { shown, .. } => shown.replace('|', " or "),
+        })
+    }
+
+    /// Checks `value` and sets it; `Err` says what was expected.
+    fn apply(&self, draft: &mut Draft, value: &str) -> Result<(), Expected> {
+        match self {
+            Kind::Choice(choices) => {
+                match choices.iter().find(|(n, _)| n.eq_ignore_ascii_case(value)) {
+                    Some((_, set)) => {
+                        set(draft);
+                        Ok(())
+                    }
+                    None => Err(self.expected()),
+                }
+            }
+            Kind::Bool(set) => parse_bool(value)
+                .map(|b| set(draft, b))
+                .ok_or_else(|| self.expected()),
+            Kind::Count { min, max, set } => match value.parse::<usize>() {
+                Ok(n) if (*min..=*max).contains(&n) => {
+                    set(draft, n);
+                    Ok(())
+                }
+                _ => Err(self.expected()),
+            },
+            Kind::Text { set, .. } => set(draft, value),
+        }
+    }
+
+    /// Whether two values mean the same.
+    fn same(&self, a: &str, b: &str) -> bool {
+        match self {
+            Kind::Bool(_) => parse_bool(a) == parse_bool(b),
+            Kind::Choice(_) => a.eq_ignore_ascii_case(b),
+            Kind::Count { .. } | Kind::Text { .. } => a == b,
+        }
+    }
+}
+
+impl OptionSpec {
+    /// The option by name (lowercase).
+    pub fn find(name: &str) -> Option<&'static OptionSpec> {
+        OPTIONS.iter().find(|o| o.name == name)
+    }
+}
 
 /// Parses a Splunk boolean: 1/0, t/f, true/false, y/n, yes/no, any case.
 pub fn parse_bool(v: &str) -> Option<bool> {
@@ -128,81 +512,84 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 /// Resolves `tz=`: `local` is the process's zone (the `TZ` variable, else
 /// the system's), `UTC` is UTC, anything else an IANA name from the system
 /// time zone database.
-pub fn time_zone(name: &str) -> Result<TimeZone, String> {
+fn time_zone(name: &str) -> Result<TimeZone, Expected> {
     if name.eq_ignore_ascii_case("local") {
-        return TimeZone::try_system().map_err(|e| format!("cannot read the local time zone: {e}"));
+        return TimeZone::try_system().map_err(|e| {
+            Expected(format!(
+                "UTC or an IANA time zone: the local time zone cannot be read ({e})"
+            ))
+        });
     }
     if name.eq_ignore_ascii_case("utc") {
         return Ok(TimeZone::UTC);
     }
-    TimeZone::get(name).map_err(|_| {
-        format!("invalid value \"{name}\" for tz: expected an IANA time zone such as Europe/Paris, UTC or local")
-    })
-}
-
-fn choice<T: Copy>(name: &str, value: &str, table: &[(&str, T)]) -> Result<T, String> {
-    table
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(value))
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = table.iter().map(|(k, _)| *k).collect();
-            format!(
-                "invalid value \"{value}\" for {name}: expected {}",
-                names.join(" or ")
-            )
-        })
+    TimeZone::get(name)
+        .map_err(|_| Expected("an IANA time zone such as Europe/Paris, UTC or local".to_string()))
 }
 
 impl Options {
-    /// Parses `name=value` arguments.
+    /// Parses SPL `name=value` arguments.
     ///
     /// # Errors
     ///
-    /// Every problem found, one message each: unknown options, arguments
-    /// without `=`, repeated options, a missing `mode`, and bad values.
+    /// Every problem found, at once: unknown options, arguments without
+    /// `=`, repeated options, a missing `mode`, bad values and options set
+    /// for the other mode.
     ///
     /// # Examples
     ///
     /// ```
-    /// use regsvcsdetect::options::Options;
+    /// use regsvcsdetect::options::{Options, Problem};
     /// let args = vec!["mode=network".to_string(), "tz=UTC".to_string()];
     /// assert!(Options::parse(&args).is_ok());
-    /// let errors = Options::parse(&["nosuch=1".to_string()]).unwrap_err();
-    /// assert_eq!(errors.len(), 2); // unknown option, and mode is missing
+    /// let problems = Options::parse(&["nosuch=1".to_string()]).unwrap_err();
+    /// let found: Vec<&Problem> = problems.iter().collect();
+    /// assert!(matches!(found[0], Problem::Unknown { name } if name == "nosuch"));
+    /// assert!(matches!(found[1], Problem::Missing { name: "mode", .. }));
     /// ```
-    pub fn parse(args: &[String]) -> Result<Options, Vec<String>> {
-        let mut errors = Vec::new();
-        let mut seen: Vec<(String, String)> = Vec::new();
+    pub fn parse(args: &[String]) -> Result<Options, Problems> {
+        Options::parse_in(args, false)
+    }
+
+    /// Parses the options of `regsvcsdetect run`: as [`Options::parse`],
+    /// and the options that concern splunkd are refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`Options::parse`], plus [`Problem::NotOffline`].
+    pub fn parse_offline(args: &[String]) -> Result<Options, Problems> {
+        Options::parse_in(args, true)
+    }
+
+    fn parse_in(args: &[String], offline: bool) -> Result<Options, Problems> {
+        let mut problems = Vec::new();
+        let mut given: Vec<(&'static OptionSpec, String)> = Vec::new();
         for arg in args {
             // Messages quote arguments back; keep a hostile one from flooding them.
             if arg.len() > MAX_ARG_BYTES {
-                let head: String = arg.chars().take(40).collect();
-                errors.push(format!(
-                    "argument \"{head}...\" is {} bytes long, more than the limit of {MAX_ARG_BYTES}",
-                    arg.len()
-                ));
+                let head = arg.chars().take(40).collect();
+                problems.push(Problem::TooLong {
+                    head,
+                    len: arg.len(),
+                });
                 continue;
             }
             let Some((name, value)) = arg.split_once('=') else {
-                errors.push(format!(
-                    "unexpected argument \"{arg}\": options are written name=value, e.g. mode=network"
-                ));
+                problems.push(Problem::NotAnOption { arg: arg.clone() });
                 continue;
             };
             // Option names are case-insensitive, as searchbnf shows them in capitals.
             let name = name.trim().to_ascii_lowercase();
-            let name = name.as_str();
-            if !OPTIONS.iter().any(|o| o.name == name) {
-                let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
-                errors.push(format!(
-                    "unknown option \"{name}\": expected one of {}",
-                    known.join(", ")
-                ));
+            let Some(spec) = OptionSpec::find(&name) else {
+                problems.push(Problem::Unknown { name });
+                continue;
+            };
+            if given.iter().any(|(s, _)| s.name == spec.name) {
+                problems.push(Problem::Repeated { name: spec.name });
                 continue;
             }
-            if seen.iter().any(|(n, _)| n == name) {
-                errors.push(format!("option {name} is given more than once"));
+            if offline && !spec.offline {
+                problems.push(Problem::NotOffline { name: spec.name });
                 continue;
             }
             // `args` arrive unquoted from splunkd; a value still wrapped in
@@ -211,165 +598,84 @@ impl Options {
                 Some(_) if value.len() >= 2 => unquote(value),
                 _ => value.to_string(),
             };
-            seen.push((name.to_string(), value));
+            given.push((spec, value));
         }
-        let get = |name: &str| {
-            seen.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let mut check = |r: Result<(), String>| {
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        };
 
-        let mut mode = Mode::Network;
-        match get("mode") {
-            None => check(Err(
-                "mode is required: mode=network or mode=noargs".to_string()
-            )),
-            Some(v) => check(
-                choice(
-                    "mode",
-                    v,
-                    &[("network", Mode::Network), ("noargs", Mode::Noargs)],
-                )
-                .map(|m| mode = m),
-            ),
-        }
-        let mut time = TimeRender::Epoch;
-        let mut cfg = Config::new(mode, TimeRender::Epoch);
-        if let Some(v) = get("binary") {
-            check(
-                choice(
-                    "binary",
-                    v,
-                    &[("regsvcs", Binary::Regsvcs), ("regasm", Binary::Regasm)],
-                )
-                .map(|b| cfg.binary = b),
-            );
-        }
-        if let Some(v) = get("input") {
-            check(
-                choice(
-                    "input",
-                    v,
-                    &[
-                        ("auto", InputShape::Auto),
-                        ("events", InputShape::Events),
-                        ("aggregated", InputShape::Aggregated),
-                    ],
-                )
-                .map(|s| cfg.input = s),
-            );
-        }
-        if let Some(v) = get("cidrs") {
-            check(
-                choice(
-                    "cidrs",
-                    v,
-                    &[
-                        ("rfc1918", CidrSet::Rfc1918),
-                        ("extended", CidrSet::Extended),
-                    ],
-                )
-                .map(|c| cfg.cidrs = c),
-            );
-        }
-        let flag = |name: &str, default: bool, errors: &mut Vec<String>| {
-            match get(name) {
-            None => default,
-            Some(v) => parse_bool(v).unwrap_or_else(|| {
-                errors.push(format!(
-                    "invalid value \"{v}\" for {name}: expected a boolean (t/f, true/false, yes/no, 1/0)"
-                ));
-                default
-            }),
-        }
+        let mut draft = Draft {
+            mode: None,
+            config: Config::new(Mode::Network, TimeRender::Epoch),
+            phase: Phase::Reduce,
+            distributed: true,
+            record: false,
+            tz: None,
+            timeformat: None,
         };
-        cfg.sysmon = flag("sysmon", false, &mut errors);
-        cfg.cim_fill = flag("cim_fill", false, &mut errors);
-        let distributed = flag("distributed", true, &mut errors);
-        let record = flag("record", false, &mut errors);
-        let mut check = |r: Result<(), String>| {
-            if let Err(e) = r {
-                errors.push(e);
+        for spec in &OPTIONS {
+            let value = given
+                .iter()
+                .find(|(s, _)| s.name == spec.name)
+                .map(|(_, v)| v.as_str())
+                .or(spec.default);
+            let Some(value) = value else {
+                problems.push(Problem::Missing {
+                    name: spec.name,
+                    expected: spec.kind.expected().0,
+                });
+                continue;
+            };
+            if let Err(Expected(expected)) = spec.kind.apply(&mut draft, value) {
+                problems.push(Problem::Invalid {
+                    name: spec.name,
+                    value: value.to_string(),
+                    expected,
+                });
             }
-        };
-        if let Some(v) = get("max_groups") {
-            check(match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_MAX_GROUPS).contains(&n) => {
-                    cfg.max_groups = n;
-                    Ok(())
+        }
+        // The format is checked in its zone, so only once the zone is known.
+        if let (Some(tz), Some(format)) = (draft.tz.take(), draft.timeformat.take()) {
+            if format.eq_ignore_ascii_case("epoch") {
+                draft.config.time = TimeRender::Epoch;
+            } else {
+                match TimeRender::format(&format, tz) {
+                    Ok(t) => draft.config.time = t,
+                    Err(e) => problems.push(Problem::Invalid {
+                        name: "timeformat",
+                        value: format,
+                        expected: format!("a strftime format or epoch ({})", e.0),
+                    }),
                 }
-                _ => Err(format!(
-                    "invalid value \"{v}\" for max_groups: expected a whole number from 1 to {MAX_MAX_GROUPS}"
-                )),
-            });
-        } else {
-            cfg.max_groups = DEFAULT_MAX_GROUPS;
-        }
-        let mut phase = Phase::Reduce;
-        if let Some(v) = get("phase") {
-            check(
-                choice(
-                    "phase",
-                    v,
-                    &[("reduce", Phase::Reduce), ("map", Phase::Map)],
-                )
-                .map(|p| phase = p),
-            );
-        }
-        let tz = time_zone(get("tz").unwrap_or("local"));
-        match get("timeformat") {
-            Some(f) if f.eq_ignore_ascii_case("epoch") => {
-                check(tz.map(|_| ()));
             }
-            format => match tz {
-                Err(e) => check(Err(e)),
-                Ok(tz) => {
-                    let format = format.unwrap_or(DEFAULT_TIMEFORMAT);
-                    check(if format.is_empty() {
-                        Err("invalid value \"\" for timeformat: expected a strftime format or epoch".to_string())
-                    } else {
-                        TimeRender::format(format, tz)
-                            .map(|t| time = t)
-                            .map_err(|e| {
-                                format!("invalid value \"{format}\" for timeformat: {}", e.0)
-                            })
+        }
+        if let Some(mode) = draft.mode {
+            for (spec, value) in &given {
+                let Some((only, why)) = spec.only else {
+                    continue;
+                };
+                let default = spec.default.unwrap_or_default();
+                if only != mode && !spec.kind.same(value, default) {
+                    problems.push(Problem::Conflict {
+                        name: spec.name,
+                        value: value.clone(),
+                        mode: only,
+                        why,
                     });
                 }
-            },
-        }
-        if cfg.sysmon && mode == Mode::Noargs {
-            errors.push("sysmon=t applies to mode=network only: the noargs search reads the Endpoint data model, which has no Sysmon source".to_string());
-        }
-        if cfg.cim_fill && mode == Mode::Network {
-            errors.push("cim_fill=t applies to mode=noargs only: the Network_Traffic data model has no calculated fills".to_string());
-        }
-        if !errors.is_empty() {
-            let mut unique: Vec<String> = Vec::new();
-            for e in errors {
-                if !unique.contains(&e) {
-                    unique.push(e);
-                }
             }
-            if unique.len() > MAX_ERRORS {
-                let more = unique.len() - MAX_ERRORS;
-                unique.truncate(MAX_ERRORS);
-                unique.push(format!("and {more} more problems with the arguments"));
-            }
-            return Err(unique);
         }
-        cfg.time = time;
-        cfg.mode = mode;
+        let Some(mode) = draft.mode.filter(|_| problems.is_empty()) else {
+            return Err(Problems::new(problems));
+        };
+        draft.config.mode = mode;
         Ok(Options {
-            config: cfg,
-            phase,
-            distributed,
-            record,
-            given: seen.into_iter().filter(|(n, _)| n != "phase").collect(),
+            config: draft.config,
+            phase: draft.phase,
+            distributed: draft.distributed,
+            record: draft.record,
+            given: given
+                .into_iter()
+                .filter(|(s, _)| s.name != "phase")
+                .map(|(s, v)| (s.name.to_string(), v))
+                .collect(),
         })
     }
 
@@ -450,33 +756,158 @@ mod tests {
         assert_eq!(parse_bool(""), None);
     }
 
+    fn problems(list: &[&str]) -> Vec<Problem> {
+        Options::parse(&args(list))
+            .unwrap_err()
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     #[test]
     fn all_problems_are_reported_at_once() {
-        let errors = Options::parse(&args(&[
+        let found = problems(&[
             "nosuch=1",
             "positional",
             "sysmon=perhaps",
             "cidrs=all",
             "tz=Mars/Olympus",
             "max_groups=0",
-        ]))
-        .unwrap_err();
-        assert_eq!(errors.len(), 7, "{errors:#?}");
-        assert!(errors.iter().any(|e| e.contains("mode is required")));
-        assert!(errors.iter().any(|e| e.contains("\"nosuch\"")));
-        assert!(errors.iter().any(|e| e.contains("Mars/Olympus")));
+        ]);
+        assert_eq!(found.len(), 7, "{found:#?}");
+        assert_eq!(
+            found[0],
+            Problem::Unknown {
+                name: "nosuch".into()
+            }
+        );
+        assert_eq!(
+            found[1],
+            Problem::NotAnOption {
+                arg: "positional".into()
+            }
+        );
+        assert!(found.contains(&Problem::Missing {
+            name: "mode",
+            expected: "network or noargs".into()
+        }));
+        for (name, value) in [
+            ("sysmon", "perhaps"),
+            ("cidrs", "all"),
+            ("tz", "Mars/Olympus"),
+            ("max_groups", "0"),
+        ] {
+            assert!(
+                found.iter().any(|p| matches!(p,
+                    Problem::Invalid { name: n, value: v, .. } if *n == name && v == value)),
+                "{name}={value} not refused: {found:#?}"
+            );
+        }
     }
 
     #[test]
     fn bad_mode_and_repeated_option() {
-        let errors = Options::parse(&args(&["mode=dns", "mode=network"])).unwrap_err();
-        assert_eq!(errors.len(), 2, "{errors:#?}");
+        let found = problems(&["mode=dns", "mode=network"]);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0], Problem::Repeated { name: "mode" });
+        assert!(matches!(
+            &found[1],
+            Problem::Invalid { name: "mode", value, expected } if value == "dns" && expected == "network or noargs"
+        ));
+    }
+
+    #[test]
+    fn problems_read_as_one_sentence_each() {
+        let p = Problem::Invalid {
+            name: "cidrs",
+            value: "all".into(),
+            expected: "rfc1918 or extended".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "invalid value \"all\" for cidrs: expected rfc1918 or extended"
+        );
+        let p = Problem::Conflict {
+            name: "sysmon",
+            value: "t".into(),
+            mode: Mode::Network,
+            why: "no Sysmon source",
+        };
+        assert_eq!(
+            p.to_string(),
+            "sysmon=t applies to mode=network only: no Sysmon source"
+        );
+    }
+
+    #[test]
+    fn splunkd_options_are_refused_offline_only() {
+        for name in ["phase=map", "record=t", "distributed=f"] {
+            let list = args(&["mode=network", name]);
+            assert!(Options::parse(&list).is_ok(), "{name}");
+            let found: Vec<Problem> = Options::parse_offline(&list)
+                .unwrap_err()
+                .iter()
+                .cloned()
+                .collect();
+            assert!(
+                matches!(found[..], [Problem::NotOffline { name: n }] if name.starts_with(n)),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_listed_value_is_accepted_and_defaults_apply() {
+        for spec in &OPTIONS {
+            let mode = if spec.only.map(|(m, _)| m) == Some(Mode::Noargs) {
+                "mode=noargs"
+            } else {
+                "mode=network"
+            };
+            for word in spec.kind.literals() {
+                let mut list = Vec::new();
+                if spec.name != "mode" {
+                    list.push(mode.to_string());
+                }
+                if spec.name != "tz" {
+                    list.push("tz=UTC".to_string());
+                }
+                list.push(format!("{}={word}", spec.name));
+                assert!(Options::parse(&list).is_ok(), "{list:?}");
+            }
+            if let Some(default) = spec.default {
+                let list = args(&["mode=network", &format!("{}={default}", spec.name)]);
+                assert!(Options::parse(&list).is_ok(), "{list:?}");
+            }
+            let bogus = args(&["mode=network", &format!("{}=bogus%", spec.name)]);
+            assert!(Options::parse(&bogus).is_err(), "{bogus:?}");
+        }
+        assert_eq!(
+            OptionSpec::find("max_groups").and_then(|s| s.default),
+            Some(crate::detect::DEFAULT_MAX_GROUPS.to_string().as_str())
+        );
     }
 
     #[test]
     fn mode_specific_options_are_refused_elsewhere() {
-        assert!(Options::parse(&args(&["mode=noargs", "sysmon=t"])).is_err());
-        assert!(Options::parse(&args(&["mode=network", "cim_fill=t"])).is_err());
+        let found = problems(&["mode=noargs", "sysmon=yes"]);
+        assert!(
+            matches!(&found[..], [Problem::Conflict { name: "sysmon", value, mode: Mode::Network, .. }] if value == "yes"),
+            "{found:?}"
+        );
+        let found = problems(&["mode=network", "cim_fill=t"]);
+        assert!(
+            matches!(
+                &found[..],
+                [Problem::Conflict {
+                    name: "cim_fill",
+                    mode: Mode::Noargs,
+                    ..
+                }]
+            ),
+            "{found:?}"
+        );
+        assert!(Options::parse(&args(&["mode=noargs", "sysmon=no"])).is_ok());
         assert!(Options::parse(&args(&["mode=network", "sysmon=t", "cim_fill=f"])).is_ok());
     }
 
@@ -499,12 +930,25 @@ mod tests {
     #[test]
     fn hostile_argument_lists_give_short_reports() {
         let long = format!("mode={}", "n".repeat(50_000));
-        let errors = Options::parse(&[long]).unwrap_err();
-        assert!(errors.iter().all(|e| e.len() < 300), "{errors:?}");
+        let messages = Options::parse(&[long]).unwrap_err().messages();
+        assert!(messages.iter().all(|e| e.len() < 300), "{messages:?}");
         let many: Vec<String> = (0..5000).map(|i| format!("x{i}=1")).collect();
-        assert_eq!(Options::parse(&many).unwrap_err().len(), MAX_ERRORS + 1);
+        let problems = Options::parse(&many).unwrap_err();
+        assert_eq!(problems.iter().count(), MAX_ERRORS);
+        assert_eq!(problems.omitted(), 5001 - MAX_ERRORS);
+        assert_eq!(problems.messages().len(), MAX_ERRORS + 1);
         let dup = vec!["tz=UTC".to_string(); 1000];
-        assert!(Options::parse(&dup).unwrap_err().len() <= 3);
+        let found: Vec<Problem> = Options::parse(&dup).unwrap_err().iter().cloned().collect();
+        assert!(
+            matches!(
+                found[..],
+                [
+                    Problem::Repeated { name: "tz" },
+                    Problem::Missing { name: "mode", .. }
+                ]
+            ),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod util;
 
 // Golden protocol sessions: tests/fixtures/sessions/<name>.in against <name>.out.
 mod sessions;
-// Real splunkd recordings from ../shared, with the getinfo chunk replaced.
+// Real splunkd recordings from ../shared, with the getinfo chunk replaced (ignored: needs ../shared).
 mod recordings;
 // Protocol behaviour of the real binary, as specs.
 mod protocol;
@@ -17,6 +17,8 @@ mod parity;
 mod offline;
 // The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
 mod app;
+// The README options table and searchbnf.conf against options::OPTIONS.
+mod docs;
 // Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.
 mod mapreduce;
 // Malformed request streams and their expected outcomes, with hang and memory guards.

@@ -183,6 +183,21 @@ pub fn shared(path: &str) -> Option<PathBuf> {
     }
 }
 
+/// A path under `../shared/fixtures`, for tests marked
+/// `#[ignore = "needs ../shared/fixtures ..."]`: run anyway (CI's
+/// `--include-ignored`), they fail when the folder is absent.
+pub fn shared_fixture(path: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(path);
+    assert!(
+        p.exists(),
+        "{} is absent: ../shared/fixtures must sit beside the repository",
+        p.display()
+    );
+    p
+}
+
 /// Reads a gzip-compressed fixture through the system's `gzip -dc`.
 pub fn gunzip(path: &std::path::Path) -> Vec<u8> {
     let out = Command::new("gzip")

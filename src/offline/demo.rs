@@ -196,11 +196,7 @@ pub fn play(mode: Mode) -> (String, bool) {
 }
 
 /// Runs `regsvcsdetect demo`: both modes, 0 when both sessions succeed.
-pub fn main(args: &[String]) -> u8 {
-    if !args.is_empty() {
-        eprintln!("regsvcsdetect demo: takes no arguments");
-        return 2;
-    }
+pub fn main() -> u8 {
     let mut text = String::from(
         "regsvcsdetect demo: splunkd's side of the chunked protocol, played in this process over\nthe bundled samples (times in UTC).\n\n",
     );

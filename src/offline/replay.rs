@@ -10,17 +10,25 @@ use crate::command::{Outcome, Session};
 use crate::detect::Table;
 use crate::protocol::{Chunk, ChunkReader};
 
-/// Usage of `replay`.
-pub const USAGE: &str = "\
-usage: regsvcsdetect replay FILE.input [--expect FILE.output]
-
+/// What `replay --help` says above the arguments.
+pub const ABOUT: &str = "\
 Plays a recorded request stream (record=t writes <dispatch_dir>/regsvcsdetect.<sid>.input
 and .output; gzip is undone) through the command in this process and prints every
 reply: its metadata JSON, inspector messages and body as a table. With --expect, the
 replies must equal the recorded ones byte for byte; the first differing chunk is named
 and the exit code is 1. Recording is off during a replay. Times render in this process's
-time zone unless the recorded search gave tz=.
-";
+time zone unless the recorded search gave tz=.";
+
+/// `replay`'s command line, as clap reads it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The recorded request stream
+    #[arg(value_name = "FILE.input")]
+    pub input: String,
+    /// The recorded replies, which the replayed ones must equal byte for byte
+    #[arg(long, value_name = "FILE.output")]
+    pub expect: Option<String>,
+}
 
 /// Array items shown by a brief description.
 const BRIEF_ITEMS: usize = 4;
@@ -254,36 +262,13 @@ fn read_file(path: &str) -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-/// Runs `regsvcsdetect replay ARGS`: 0 when replayed (and equal to
-/// `--expect`), 1 on a difference or unreadable file, 2 on bad arguments.
-pub fn main(args: &[String]) -> u8 {
-    let mut file = None;
-    let mut expect = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--help" | "-h" => return super::say(USAGE),
-            "--expect" => match it.next() {
-                Some(p) => expect = Some(p.clone()),
-                None => {
-                    eprintln!("regsvcsdetect replay: --expect needs a file\n{USAGE}");
-                    return 2;
-                }
-            },
-            other if other.starts_with("--expect=") => {
-                expect = Some(other["--expect=".len()..].to_string());
-            }
-            other if file.is_none() => file = Some(other.to_string()),
-            other => {
-                eprintln!("regsvcsdetect replay: unexpected argument {other:?}\n{USAGE}");
-                return 2;
-            }
-        }
-    }
-    let Some(file) = file else {
-        eprintln!("regsvcsdetect replay: give the recorded FILE.input\n{USAGE}");
-        return 2;
-    };
+/// Runs `regsvcsdetect replay`: 0 when replayed (and equal to
+/// `--expect`), 1 on a difference or unreadable file.
+pub fn main(args: ReplayArgs) -> u8 {
+    let ReplayArgs {
+        input: file,
+        expect,
+    } = args;
     let input = match read_file(&file) {
         Ok(d) => d,
         Err(e) => {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::input::{self, Format, Item, ReadError};
@@ -10,36 +9,20 @@ use super::sysmon::{Model, Underived};
 use super::table::{self, Style};
 use super::Record;
 use crate::detect::{is_unprefixed, parse_number, Engine, Mode, OwnedRow, Table};
-use crate::options::{Options, OPTIONS};
+use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
-/// Usage of `run`.
-pub const USAGE: &str = "\
-usage: regsvcsdetect run --mode network|noargs [options] FILE...
-
+/// What `run --help` says above the flags.
+pub const ABOUT: &str = "\
 Runs the detection over event files, the way `| regsvcsdetect` runs it in Splunk.
+
 FILE is CSV (Splunk's export, __mv_ columns included), JSON lines (flat objects or
 Splunk's {\"result\":{...}} export) or Sysmon XmlWinEventLog events (one per line, or
 pretty-printed); gzip is undone by its magic bytes; - reads stdin.
 
-options (the SPL command's, by the same names: --tz UTC, --tz=UTC and tz=UTC are one):
-  --mode network|noargs         which detection (required)
-  --tz ZONE                     time zone of firstTime/lastTime (default: local)
-  --timeformat FMT|epoch        strftime format (default: %Y-%m-%dT%H:%M:%S)
-  --cidrs rfc1918|extended      destinations network mode ignores
-  --binary regsvcs|regasm       the binary to look for
-  --input auto|events|aggregated  how rows are read
-  --sysmon t|f                  require the sysmon macro's source/sourcetype
-  --cim-fill t|f                apply the Endpoint data model fills (noargs)
-  --max-groups N                most result groups
-offline only:
-  --format csv|json|xml         force the input format (default: from the content)
-  --output table|vertical|csv|json  result layout (default table: aligned, or
-                                vertical when wider than 120 columns)
-phase, record and distributed concern splunkd and are refused here.
-";
-
-/// Options that only make sense inside splunkd.
-const SPLUNKD_ONLY: [&str; 3] = ["phase", "record", "distributed"];
+The SPL command's options go by the same names: --tz UTC, --tz=UTC and tz=UTC are one.
+An argument NAME=VALUE whose NAME is one of run's options (SPL option, format or output,
+any case) is that option; any other argument is a FILE, and so is everything after --
+(`run -- mode=x.csv` reads the file mode=x.csv). The file system is never asked.";
 
 /// Rows between two looks at the clock for the progress line.
 const PROGRESS_EVERY_ROWS: u64 = 4096;
@@ -47,9 +30,151 @@ const PROGRESS_EVERY_ROWS: u64 = 4096;
 /// Time between two progress lines: 250 ms.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
+/// `run`'s command line, as clap reads it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The SPL command's options, one flag each, from [`OPTIONS`].
+    #[command(flatten)]
+    pub spl: SplFlags,
+    /// Force the input format [default: from the content]
+    #[arg(long, value_name = "csv|json|xml", value_parser = format_value)]
+    pub format: Option<Format>,
+    /// Result layout [default: table, aligned, or vertical when wider than 120 columns]
+    #[arg(short = 'o', long, value_name = "table|vertical|csv|json", value_parser = style_value)]
+    pub output: Option<Style>,
+    /// Input files (- is stdin), and options written NAME=VALUE
+    #[arg(value_name = "FILE|NAME=VALUE")]
+    pub args: Vec<String>,
+    /// Input files only, even when they look like NAME=VALUE
+    #[arg(last = true, value_name = "FILE")]
+    pub files: Vec<String>,
+}
+
+/// The SPL command's options as `run` flags (`--max-groups 5`, also
+/// `--max_groups`), built from [`OPTIONS`]: names, value shapes and help
+/// come from the table. Holds what was given as `name=value`, in table order.
+/// The options that concern splunkd are hidden flags, so that
+/// [`Options::parse_offline`] can say why they are refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SplFlags(pub Vec<String>);
+
+impl clap::FromArgMatches for SplFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<SplFlags, clap::Error> {
+        let mut given = Vec::new();
+        for spec in &OPTIONS {
+            if let Some(values) = matches.get_many::<String>(spec.name) {
+                given.extend(values.map(|v| format!("{}={v}", spec.name)));
+            }
+        }
+        Ok(SplFlags(given))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = SplFlags::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for SplFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        OPTIONS.iter().fold(cmd, |cmd, spec| {
+            let default = match spec.default {
+                Some(d) => format!(" [default: {d}]"),
+                None => " (required)".to_string(),
+            };
+            let only = match spec.only {
+                Some((mode, _)) => format!(" (mode={} only)", mode.name()),
+                None => String::new(),
+            };
+            let mut arg = clap::Arg::new(spec.name)
+                .long(spec.name.replace('_', "-"))
+                .value_name(spec.kind.shown().replace(['<', '>'], ""))
+                .help(format!("{}{only}{default}", capitalized(spec.help)))
+                .help_heading("Options of the SPL command")
+                // Repeats reach the option parser, which reports them.
+                .action(clap::ArgAction::Append)
+                .hide(!spec.offline);
+            if spec.name.contains('_') {
+                arg = arg.alias(spec.name);
+            }
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        SplFlags::augment_args(cmd)
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn format_value(v: &str) -> Result<Format, String> {
+    Format::parse(v).ok_or_else(|| FORMAT_EXPECTED.to_string())
+}
+
+fn style_value(v: &str) -> Result<Style, String> {
+    Style::parse(v).ok_or_else(|| OUTPUT_EXPECTED.to_string())
+}
+
+const FORMAT_EXPECTED: &str = "csv, json or xml";
+const OUTPUT_EXPECTED: &str = "table, vertical, csv or json";
+
+/// Sets a `format=`/`output=` argument, or says why not.
+fn set_once<T>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Option<Problem> {
+    if slot.is_some() {
+        return Some(Problem::Repeated { name });
+    }
+    match parse(value) {
+        Some(v) => {
+            *slot = Some(v);
+            None
+        }
+        None => Some(Problem::Invalid {
+            name,
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }),
+    }
+}
+
+/// Why `run`'s arguments were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgsError {
+    /// The SPL options, from the shared parser.
+    Options(Problems),
+    /// `format=` or `output=` given as an argument.
+    Layout(Problem),
+    /// No FILE.
+    NoInput,
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgsError::Options(p) => write!(f, "{p}"),
+            ArgsError::Layout(p) => write!(f, "{p}"),
+            ArgsError::NoInput => f.write_str("no input: give one or more FILEs, or - for stdin"),
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
-pub struct RunArgs {
+pub struct Run {
     /// The validated command options.
     pub options: Options,
     /// A forced input format.
@@ -60,97 +185,56 @@ pub struct RunArgs {
     pub files: Vec<String>,
 }
 
-/// Parses `run`'s arguments: command options become `name=value` and go
-/// through [`Options::parse`], like SPL arguments.
-///
-/// # Errors
-///
-/// Every problem at once: the CLI's own and the option parser's.
-pub fn parse_args(args: &[String]) -> Result<RunArgs, Vec<String>> {
-    let mut errors = Vec::new();
-    let mut options: Vec<String> = Vec::new();
-    let mut format = None;
-    let mut style = Style::Auto;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    let mut only_files = false;
-    while let Some(arg) = it.next() {
-        if only_files || arg == "-" {
-            files.push(arg.clone());
-            continue;
-        }
-        if arg == "--" {
-            only_files = true;
-            continue;
-        }
-        let (name, value) = if let Some(flag) = arg.strip_prefix("--") {
-            match flag.split_once('=') {
-                Some((n, v)) => (n.replace('-', "_"), v.to_string()),
-                None => match it.next() {
-                    Some(v) => (flag.replace('-', "_"), v.clone()),
-                    None => {
-                        errors.push(format!("--{flag} needs a value"));
-                        continue;
-                    }
-                },
-            }
-        } else if arg == "-o" {
-            match it.next() {
-                Some(v) => ("output".to_string(), v.clone()),
-                None => {
-                    errors.push("-o needs a value".to_string());
+impl RunArgs {
+    /// Sorts the free arguments into options and files (by the syntactic
+    /// rule in `run --help`) and validates the options through
+    /// [`Options::parse_offline`], like SPL arguments.
+    ///
+    /// # Errors
+    ///
+    /// Every problem at once: the options', and a missing FILE.
+    pub fn resolve(self) -> Result<Run, Vec<ArgsError>> {
+        let mut errors = Vec::new();
+        let mut options = self.spl.0;
+        let mut format = self.format;
+        let mut style = self.output;
+        let mut files = Vec::new();
+        for arg in self.args {
+            let Some((name, value)) = arg.split_once('=') else {
+                files.push(arg);
+                continue;
+            };
+            let problem = match name.to_ascii_lowercase().as_str() {
+                "format" => set_once(&mut format, "format", value, Format::parse, FORMAT_EXPECTED),
+                "output" => set_once(&mut style, "output", value, Style::parse, OUTPUT_EXPECTED),
+                n if OptionSpec::find(n).is_some() => {
+                    options.push(arg);
                     continue;
-                }
-            }
-        } else {
-            match arg.split_once('=') {
-                Some((n, v))
-                    if OPTIONS.iter().any(|o| o.name == n)
-                        || ["format", "output"].contains(&n)
-                        || !Path::new(arg).exists() =>
-                {
-                    (n.to_string(), v.to_string())
                 }
                 _ => {
-                    files.push(arg.clone());
+                    files.push(arg);
                     continue;
                 }
-            }
-        };
-        match name.as_str() {
-            "format" => match Format::parse(&value) {
-                Some(f) => format = Some(f),
-                None => errors.push(format!(
-                    "invalid value \"{value}\" for format: expected csv, json or xml"
-                )),
-            },
-            "output" => match Style::parse(&value) {
-                Some(s) => style = s,
-                None => errors.push(format!(
-                    "invalid value \"{value}\" for output: expected table, vertical, csv or json"
-                )),
-            },
-            n if SPLUNKD_ONLY.contains(&n) => errors.push(format!(
-                "option {n} concerns splunkd (map/reduce, recording) and has no meaning offline"
-            )),
-            _ => options.push(format!("{name}={value}")),
+            };
+            errors.extend(problem.map(ArgsError::Layout));
         }
-    }
-    let parsed = Options::parse(&options);
-    if let Err(e) = &parsed {
-        errors.extend(e.iter().cloned());
-    }
-    if files.is_empty() {
-        errors.push("no input: give one or more FILEs, or - for stdin".to_string());
-    }
-    match parsed {
-        Ok(options) if errors.is_empty() => Ok(RunArgs {
-            options,
-            format,
-            style,
-            files,
-        }),
-        _ => Err(errors),
+        files.extend(self.files);
+        let parsed = Options::parse_offline(&options);
+        if let Err(problems) = &parsed {
+            errors.insert(0, ArgsError::Options(problems.clone()));
+        }
+        if files.is_empty() {
+            errors.push(ArgsError::NoInput);
+        }
+        match parsed {
+            Ok(options) if errors.is_empty() => Ok(Run {
+                options,
+                format,
+                style: style.unwrap_or(Style::Auto),
+                files,
+            }),
+            _ => Err(errors),
+        }
     }
 }
 
@@ -477,17 +561,20 @@ impl Progress {
     }
 }
 
-/// Runs `regsvcsdetect run ARGS` and returns the exit code: 0 done, 1 an
+/// Runs `regsvcsdetect run` and returns the exit code: 0 done, 1 an
 /// input could not be read, 2 bad arguments.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        return super::say(USAGE);
-    }
-    let parsed = match parse_args(args) {
+pub fn main(args: RunArgs) -> u8 {
+    let parsed = match args.resolve() {
         Ok(p) => p,
         Err(errors) => {
-            for e in errors {
-                eprintln!("regsvcsdetect run: {e}");
+            for e in &errors {
+                let lines = match e {
+                    ArgsError::Options(p) => p.messages(),
+                    other => vec![other.to_string()],
+                };
+                for line in lines {
+                    eprintln!("regsvcsdetect run: {line}");
+                }
             }
             eprintln!("see: regsvcsdetect run --help");
             return 2;
@@ -529,8 +616,28 @@ pub fn main(args: &[String]) -> u8 {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(list: &[&str]) -> Result<Run, Vec<ArgsError>> {
+        use clap::Parser;
+        let argv = std::iter::once("run").chain(list.iter().copied());
+        Cli::try_parse_from(argv).unwrap().run.resolve()
+    }
+
+    fn problems(errors: &[ArgsError]) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for e in errors {
+            match e {
+                ArgsError::Options(p) => out.extend(p.iter().cloned()),
+                ArgsError::Layout(p) => out.push(p.clone()),
+                ArgsError::NoInput => {}
+            }
+        }
+        out
     }
 
     #[test]
@@ -539,40 +646,83 @@ mod tests {
             &["--mode", "noargs", "--tz", "UTC", "x.csv"][..],
             &["--mode=noargs", "--tz=UTC", "x.csv"],
             &["mode=noargs", "tz=UTC", "x.csv"],
+            &["MODE=noargs", "--tz", "UTC", "--", "x.csv"],
         ] {
-            let a = parse_args(&args(form)).unwrap();
+            let a = parse(form).unwrap();
             assert_eq!(a.options.config.mode, Mode::Noargs);
             assert_eq!(a.files, vec!["x.csv"]);
         }
-        let a = parse_args(&args(&["--mode", "network", "--max-groups", "5", "-"])).unwrap();
-        assert_eq!(a.options.config.max_groups, 5);
-        assert_eq!(a.files, vec!["-"]);
+        for flag in ["--max-groups", "--max_groups"] {
+            let a = parse(&["--mode", "network", flag, "5", "-"]).unwrap();
+            assert_eq!(a.options.config.max_groups, 5);
+            assert_eq!(a.files, vec!["-"]);
+        }
+        let a = parse(&["mode=network", "output=csv", "format=json", "-"]).unwrap();
+        assert_eq!((a.style, a.format), (Style::Csv, Some(Format::Json)));
+    }
+
+    #[test]
+    fn what_is_a_file_is_decided_by_syntax_alone() {
+        // Neither exists; an unknown NAME=VALUE is a file, and so is
+        // everything after --, whatever it looks like.
+        let a = parse(&["--mode", "network", "dest=x.csv", "--", "mode=y.csv", "-o"]).unwrap();
+        assert_eq!(a.files, vec!["dest=x.csv", "mode=y.csv", "-o"]);
+        let cargo_toml = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let a = parse(&["mode=network", cargo_toml]).unwrap();
+        assert_eq!(a.files, vec![cargo_toml]);
     }
 
     #[test]
     fn every_problem_is_reported_through_the_shared_parser() {
-        let e = parse_args(&args(&[
+        let errors = parse(&[
             "--tz",
             "Mars/Olympus",
             "--phase",
             "map",
-            "--nosuch",
-            "1",
-            "--format",
-            "yaml",
-        ]))
+            "format=yaml",
+            "output=table",
+            "--output",
+            "csv",
+        ])
         .unwrap_err();
-        let all = e.join("\n");
-        for want in [
-            "mode is required",
-            "Mars/Olympus",
-            "phase concerns splunkd",
-            "unknown option \"nosuch\"",
-            "for format",
-            "no input",
+        assert_eq!(errors.last(), Some(&ArgsError::NoInput));
+        let found = problems(&errors);
+        assert!(found
+            .iter()
+            .any(|p| matches!(p, Problem::Missing { name: "mode", .. })));
+        assert!(found.contains(&Problem::NotOffline { name: "phase" }));
+        assert!(found.iter().any(|p| matches!(p,
+            Problem::Invalid { name: "tz", value, .. } if value == "Mars/Olympus")));
+        assert!(found.iter().any(|p| matches!(p,
+            Problem::Invalid { name: "format", value, .. } if value == "yaml")));
+        assert!(found.contains(&Problem::Repeated { name: "output" }));
+        assert_eq!(found.len(), 5, "{found:#?}");
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_flag_values_are_clap_errors() {
+        use clap::Parser;
+        for argv in [
+            &["run", "--nosuch", "1", "x"][..],
+            &["run", "--format", "yaml", "x"],
         ] {
-            assert!(all.contains(want), "{want} not in {all}");
+            let e = Cli::try_parse_from(argv).err().expect("refused");
+            assert_eq!(e.exit_code(), 2, "{e}");
         }
+    }
+
+    #[test]
+    fn help_lists_the_offline_options_from_the_table() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for spec in &OPTIONS {
+            let flag = format!("--{}", spec.name.replace('_', "-"));
+            assert_eq!(help.contains(&flag), spec.offline, "{flag} in\n{help}");
+        }
+        assert!(
+            help.contains("Time zone of firstTime/lastTime [default: local]"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -46,8 +46,9 @@ fn shown(v: &[u8]) -> String {
         .replace('\t', "\\t")
 }
 
+/// Terminal columns: CJK and most emoji take two, combining marks none.
 fn width(s: &str) -> usize {
-    s.chars().count()
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 /// Renders `table`; an empty table is `(no results)` in the human layouts
@@ -140,22 +141,30 @@ fn csv(table: &Table) -> String {
 }
 
 fn json(table: &Table) -> String {
-    // One object per row, keys in the table's column order (a JSON map
-    // would sort them).
     let mut out = String::new();
     for row in &table.rows {
-        out.push('{');
-        for (i, (c, v)) in table.columns.iter().zip(row).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&serde_json::Value::String(c.clone()).to_string());
-            out.push(':');
-            out.push_str(&serde_json::Value::String(text(v)).to_string());
-        }
-        out.push_str("}\n");
+        // serde_json's Map would sort the keys; this keeps the table's column order.
+        let object = JsonRow {
+            columns: &table.columns,
+            values: row,
+        };
+        let line = serde_json::to_string(&object).expect("string keys and values always serialize");
+        out.push_str(&line);
+        out.push('\n');
     }
     out
+}
+
+/// One result row as a JSON object, keys in column order.
+struct JsonRow<'a> {
+    columns: &'a [String],
+    values: &'a [Vec<u8>],
+}
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.columns.iter().zip(self.values.iter().map(|v| text(v))))
+    }
 }
 
 #[cfg(test)]
@@ -195,5 +204,29 @@ mod tests {
         assert_eq!(render(&table, Style::Csv), "a,b\n\"x,y\",1\n");
         assert_eq!(render(&table, Style::Json), "{\"a\":\"x,y\",\"b\":\"1\"}\n");
         assert_eq!(render(&t(&["a"], &[]), Style::Auto), "(no results)\n");
+        let table = t(&["z", "a"], &[&["1", "\"\u{1f600}"]]);
+        assert_eq!(
+            render(&table, Style::Json),
+            "{\"z\":\"1\",\"a\":\"\\\"\u{1f600}\"}\n",
+            "column order, not sorted"
+        );
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        // 東京 and the emoji are two columns each; é written as e + U+0301 is one.
+        let out = render(
+            &t(
+                &["user", "n"],
+                &[&["東京", "1"], &["e\u{301}", "2"], &["\u{1f600}x", "3"]],
+            ),
+            Style::Auto,
+        );
+        assert_eq!(
+            out,
+            "user  n\n----  -\n東京  1\ne\u{301}     2\n\u{1f600}x   3\n"
+        );
+        let out = render(&t(&["東", "bb"], &[&["1", "2"]]), Style::Vertical);
+        assert!(out.contains("\n東  1\nbb  2\n"), "{out:?}");
     }
 }

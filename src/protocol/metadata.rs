@@ -166,27 +166,12 @@ fn epoch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     })
 }
 
-/// Decodes `%XX` escapes (and `+` as a space is left alone, as splunkd encodes
-/// spaces as `%20`). Malformed escapes are kept literally; invalid UTF-8 is replaced.
+/// Decodes `%XX` escapes (`+` stays a plus: splunkd encodes spaces as
+/// `%20`). Malformed escapes are kept literally; invalid UTF-8 is replaced.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Inspector messages and metrics carried on any reply.
@@ -358,5 +343,7 @@ mod tests {
     #[test]
     fn percent_decoding_keeps_malformed_escapes() {
         assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+        assert_eq!(percent_decode("a+b%2Bc%25"), "a+b+c%");
+        assert_eq!(percent_decode("%E2%9C%93 %ff"), "\u{2713} \u{fffd}");
     }
 }

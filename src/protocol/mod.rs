@@ -7,14 +7,13 @@
 //! metadata, then the body, with nothing in between and nothing after:
 //!
 //! ```text
-//! chunked 1.0,37,28
+//! chunked 1.0,36,42
 //! {"action":"execute","finished":true}_time,process_name
 //! 1700000000,RegSvcs.exe
 //! ```
 //!
-//! (The line break after the metadata above is part of the body only because
-//! the body happens to start on a new line here; on the wire the body starts
-//! right after the 37th metadata byte.)
+//! The 36 metadata bytes end at `}` and the body follows at once: two CSV
+//! lines, each ending in `\n`, 42 bytes. (A unit test reads this block.)
 
 mod header;
 mod metadata;
@@ -151,5 +150,30 @@ impl std::error::Error for Error {
             ErrorKind::Io(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_example_is_one_exact_chunk() {
+        let doc = include_str!("mod.rs");
+        let start = doc.find("//! ```text\n").expect("a text block") + "//! ```text\n".len();
+        let end = start + doc[start..].find("//! ```\n").expect("its end");
+        let wire: String = doc[start..end]
+            .lines()
+            .map(|l| format!("{}\n", l.trim_start_matches("//! ")))
+            .collect();
+        let mut reader = ChunkReader::new(std::io::Cursor::new(wire.as_bytes()));
+        let mut chunk = Chunk::default();
+        assert!(reader.read_chunk(&mut chunk).unwrap());
+        assert_eq!(chunk.metadata, br#"{"action":"execute","finished":true}"#);
+        assert_eq!(chunk.body, b"_time,process_name\n1700000000,RegSvcs.exe\n");
+        assert!(
+            !reader.read_chunk(&mut chunk).unwrap(),
+            "nothing after the chunk"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! `ChunkWriter`: the only code that writes to stdout; one chunk per call, flushed at once.
+//! `ChunkWriter`: reply chunks, one per call, flushed at once; while splunkd runs the command it is the only writer to stdout (the offline subcommands print through `offline::say`, `--help` through clap).
 
 use std::io::Write;
 
