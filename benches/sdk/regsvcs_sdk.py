@@ -67,10 +67,14 @@ class RegsvcsSdk(ReportingCommand):
     tz = Option(require=False)
 
     def reduce(self, records):
+        # splunklib calls reduce once per execute chunk: the groups live
+        # across calls and go out with the final chunk, as `stats` does.
         network = self.mode == "network"
         by = NETWORK_BY if network else NOARGS_BY
         prefixes = ["All_Traffic.", "Processes."] if network else ["Processes.", "All_Traffic."]
-        groups = {}
+        if not hasattr(self, "groups"):
+            self.groups = {}
+        groups = self.groups
         for r in records:
             v = {f: values(r, f, prefixes) for f in by}
             count = values(r, "count", [])
@@ -116,6 +120,9 @@ class RegsvcsSdk(ReportingCommand):
                         g[1] = first if g[1] is None else min(g[1], first)
                     if last is not None:
                         g[2] = last if g[2] is None else max(g[2], last)
+
+        if not self._finished:
+            return
 
         def ctime(t):
             return "" if t is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
