@@ -70,7 +70,11 @@ pub struct Config {
     pub trusted_partials: bool,
 }
 
-/// Default for [`Config::max_groups`]: one million groups.
+/// Default for [`Config::max_groups`]: one million groups. A group holds
+/// about its output row plus [`GROUP_OVERHEAD_BYTES`]; with Sysmon and
+/// tstats rows (300 to 650 bytes) a search at this limit peaks at 0.4 to
+/// 0.6 GiB (README "Performance", Memory), which a search head can spare,
+/// while more distinct groups than this is rarely a detection's output.
 pub const DEFAULT_MAX_GROUPS: usize = 1_000_000;
 
 /// Most group memberships one row may produce (the product of its multivalue
