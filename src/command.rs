@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use crate::body::{self, results_len, write_results, BodyReader};
-use crate::detect::{Engine, Results, Stats, PARTIAL_MARKER};
+use crate::detect::{Engine, Results, Stats};
 use crate::options::{unquote, Options, Phase};
 use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
@@ -350,10 +350,8 @@ impl<R: BufRead, W: Write> Session<R, W> {
     }
 
     fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
-        let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-        let mut body_reader = BodyReader::new(engine.needle(), bypass);
-        let fields: Vec<&'static str> = engine.fields().to_vec();
-        let prefixes = engine.config().mode.prefixes();
+        let schema = engine.schema().clone();
+        let mut body_reader = BodyReader::for_schema(&schema);
         let mut ragged = 0u64;
         while let Some(request) = self.read_with(Some(&mut body_reader))? {
             let action = request.action();
@@ -364,7 +362,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 )));
             }
             let finished = request.finished.unwrap_or(false);
-            let counts = body_reader.finish(&fields, &prefixes, |row| {
+            let counts = body_reader.finish(&schema, |row| {
                 engine
                     .push(row)
                     .map(|_| ())

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use regsvcsdetect::body::{encode_mv, results_len, write_results, BodyReader};
 use regsvcsdetect::detect::{
     CidrSet, Config, Engine, InputShape, Mode, Results, Table, TimeRender, NETWORK_BY, NOARGS_BY,
-    PARTIAL_MARKER, SYSMON_SOURCETYPE,
+    SYSMON_SOURCETYPE,
 };
 use serde_json::Value;
 
@@ -211,12 +211,10 @@ fn config(mode: Mode, input: InputShape, cidrs: CidrSet, cim_fill: bool) -> Conf
 }
 
 fn feed(engine: &mut Engine, body: &[u8]) {
-    let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-    let mut reader = BodyReader::new(engine.needle(), bypass);
-    let fields: Vec<&'static str> = engine.fields().to_vec();
-    let prefixes = engine.config().mode.prefixes();
+    let schema = engine.schema().clone();
+    let mut reader = BodyReader::for_schema(&schema);
     let counts = reader
-        .read::<Box<dyn std::error::Error>>(body, &fields, &prefixes, |row| {
+        .read::<Box<dyn std::error::Error>>(body, &schema, |row| {
             engine.push(row)?;
             Ok(())
         })

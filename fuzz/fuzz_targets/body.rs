@@ -25,15 +25,14 @@ fuzz_target!(|data: &[u8]| {
     cfg.sysmon = selector & 4 != 0;
     cfg.max_groups = 1000;
     let mut engine = Engine::new(cfg);
-    let fields: Vec<&'static str> = engine.fields().to_vec();
-    let prefixes = engine.config().mode.prefixes();
+    let schema = engine.schema().clone();
     let needle = if selector & 8 == 0 {
         engine.needle()
     } else {
         ""
     };
     let mut reader = BodyReader::new(needle, None);
-    let result = reader.read::<Box<dyn std::error::Error>>(body, &fields, &prefixes, |row| {
+    let result = reader.read::<Box<dyn std::error::Error>>(body, &schema, |row| {
         engine.push(row)?;
         Ok(())
     });

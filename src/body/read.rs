@@ -9,7 +9,7 @@ use super::decode::{next_record, Fields};
 use super::mv::decode_mv;
 use super::split::{count_from, record_end};
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
-use crate::detect::{is_unprefixed, Row, Values};
+use crate::detect::{Row, Schema, Values};
 
 /// Where one logical field is read from: candidate (plain, `__mv_`) column
 /// pairs, most preferred first (`Processes.x` / `All_Traffic.x` before `x`).
@@ -26,9 +26,10 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Resolves `fields` against a header record. Columns are matched by
-    /// name; the first of duplicated names wins.
-    pub fn new(header: &Fields, fields: &[&str], prefixes: &[&str]) -> Columns {
+    /// Resolves the schema's fields against a header record. Columns are
+    /// matched by name, each field's names tried in the schema's order; the
+    /// first of duplicated names wins.
+    pub fn new(header: &Fields, schema: &Schema) -> Columns {
         let mut index: HashMap<&[u8], usize> = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             index.entry(name).or_insert(i);
@@ -38,17 +39,9 @@ impl Columns {
             let mv = index.get(format!("__mv_{name}").as_bytes()).copied();
             (plain.is_some() || mv.is_some()).then_some((plain, mv))
         };
-        let sources = fields
-            .iter()
-            .map(|field| {
-                let mut candidates = Vec::new();
-                if !is_unprefixed(field) {
-                    for p in prefixes {
-                        candidates.extend(pair(&format!("{p}{field}")));
-                    }
-                }
-                candidates.extend(pair(field));
-                Source { candidates }
+        let sources = (0..schema.len())
+            .map(|i| Source {
+                candidates: schema.names(i).iter().filter_map(|n| pair(n)).collect(),
             })
             .collect();
         Columns {
@@ -281,6 +274,12 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
+    /// A reader for an engine's [`Schema`]: its needle, and its partial
+    /// marker as the bypass column.
+    pub fn for_schema(schema: &Schema) -> BodyReader {
+        BodyReader::new(schema.needle(), schema.partial_marker())
+    }
+
     /// A reader whose prefilter looks for `needle`, ignoring ASCII case.
     /// Bodies whose header has a `bypass` column are decoded whole.
     pub fn new(needle: &str, bypass: Option<&str>) -> BodyReader {
@@ -316,13 +315,12 @@ impl BodyReader {
     pub fn read<E: From<Error>>(
         &mut self,
         body: &[u8],
-        fields: &[&str],
-        prefixes: &[&str],
+        schema: &Schema,
         row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
         self.begin();
         self.feed(body);
-        self.finish(fields, prefixes, row)
+        self.finish(schema, row)
     }
 
     /// Starts a new body, forgetting anything fed before.
@@ -455,8 +453,7 @@ impl BodyReader {
     /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
     pub fn finish<E: From<Error>>(
         &mut self,
-        fields: &[&str],
-        prefixes: &[&str],
+        schema: &Schema,
         mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
         // The last record: no final newline, or a quote left open.
@@ -480,7 +477,7 @@ impl BodyReader {
         };
         let mut header = Fields::default();
         parse_one(&header_text, &mut header).map_err(|kind| Error::new(kind, 0))?;
-        let columns = Columns::new(&header, fields, prefixes);
+        let columns = Columns::new(&header, schema);
         counts.skipped = self.skipped;
         let mut pos = 0;
         while next_record(&self.scratch, &mut pos, &mut self.record) {

@@ -1,7 +1,7 @@
 //! Body tests: `__mv_` decoding, record splitting, the prefilter, and CSV output quoting.
 
 use super::*;
-use crate::detect::{Row, Table};
+use crate::detect::{Row, Schema, Table};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -69,20 +69,24 @@ fn collect(body: &str, fields: &[&str]) -> (BodyCounts, Vec<Vec<String>>) {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut rows = Vec::new();
     let counts = reader
-        .read::<Error>(b(body), fields, &["Processes."], |row| {
-            rows.push(
-                (0..fields.len())
-                    .map(|i| {
-                        let v = row.get(i);
-                        v.iter()
-                            .map(|x| String::from_utf8_lossy(x).into_owned())
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    })
-                    .collect(),
-            );
-            Ok(())
-        })
+        .read::<Error>(
+            b(body),
+            &Schema::from_fields(fields, &["Processes."]),
+            |row| {
+                rows.push(
+                    (0..fields.len())
+                        .map(|i| {
+                            let v = row.get(i);
+                            v.iter()
+                                .map(|x| String::from_utf8_lossy(x).into_owned())
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect(),
+                );
+                Ok(())
+            },
+        )
         .unwrap();
     (counts, rows)
 }
@@ -143,7 +147,7 @@ fn invalid_utf8_is_kept_as_bytes() {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut seen = Vec::new();
     reader
-        .read::<Error>(&body, &["user"], &[], |row| {
+        .read::<Error>(&body, &Schema::from_fields(&["user"], &[]), |row| {
             seen = row.get(0).iter().next().unwrap_or_default().to_vec();
             Ok(())
         })
@@ -157,8 +161,7 @@ fn bypass_column_decodes_every_row() {
     let counts = reader
         .read::<Error>(
             b"process_name,marker\nother.exe,1\n",
-            &["process_name"],
-            &[],
+            &Schema::from_fields(&["process_name"], &[]),
             |_| Ok(()),
         )
         .unwrap();
@@ -212,17 +215,21 @@ fn read_all(body: &str) -> (BodyCounts, Vec<Vec<String>>) {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut rows = Vec::new();
     let counts = reader
-        .read::<Error>(body.as_bytes(), &["a", "b"], &[], |row| {
-            let cell = |i| {
-                row.get(i)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            };
-            rows.push(vec![cell(0), cell(1)]);
-            Ok(())
-        })
+        .read::<Error>(
+            body.as_bytes(),
+            &Schema::from_fields(&["a", "b"], &[]),
+            |row| {
+                let cell = |i| {
+                    row.get(i)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                rows.push(vec![cell(0), cell(1)]);
+                Ok(())
+            },
+        )
         .unwrap();
     (counts, rows)
 }
@@ -260,7 +267,7 @@ fn read_pieces(
     }
     let mut rows = Vec::new();
     let counts = reader
-        .finish::<Error>(&["a", "b"], &[], |row| {
+        .finish::<Error>(&Schema::from_fields(&["a", "b"], &[]), |row| {
             let cell = |i| {
                 row.get(i)
                     .iter()

@@ -10,6 +10,7 @@ mod aggregate;
 mod event;
 mod filter;
 mod render;
+mod schema;
 mod spec;
 
 pub use aggregate::{
@@ -19,6 +20,7 @@ pub use aggregate::{
 pub use event::{OwnedRow, Row, Values};
 pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
 pub use render::{number, BadFormat, TimeRender};
+pub use schema::Schema;
 pub use spec::{
     is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES,
 };
@@ -314,7 +316,7 @@ const _: () = assert!(NETWORK_BY.len() <= MAX_BY && NOARGS_BY.len() <= MAX_BY);
 #[derive(Debug)]
 pub struct Engine {
     cfg: Config,
-    fields: Vec<&'static str>,
+    schema: Schema,
     extras: Extras,
     dest: DestFilter,
     regex: Regex,
@@ -386,8 +388,8 @@ impl Engine {
         Engine {
             dest: DestFilter::new(cfg.cidrs),
             groups: Groups::new(cfg.max_groups),
+            schema: Schema::new(fields, &cfg),
             cfg,
-            fields,
             extras,
             regex,
             stats: Stats::default(),
@@ -404,7 +406,13 @@ impl Engine {
 
     /// The field names the engine reads, in the index order [`Row::get`] uses.
     pub fn fields(&self) -> &[&'static str] {
-        &self.fields
+        self.schema.fields()
+    }
+
+    /// What a reader needs to hand rows to this engine: fields, the column
+    /// names each may arrive under, the needle and the partial marker.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
     }
 
     /// A literal that every row able to match contains, ASCII case aside
@@ -413,7 +421,7 @@ impl Engine {
     /// fill derives `process_name` from `process`. Readers use it to skip rows
     /// without decoding them; such rows go to [`Engine::skip`].
     pub fn needle(&self) -> &'static str {
-        self.cfg.binary.exe()
+        self.schema.needle()
     }
 
     /// Counts rows that a reader skipped because they lack [`Engine::needle`].

@@ -8,7 +8,7 @@ use super::input::{self, Format, Item, ReadError};
 use super::sysmon::{Model, Underived};
 use super::table::{self, Style};
 use super::Record;
-use crate::detect::{is_unprefixed, parse_number, Engine, Mode, OwnedRow, Table};
+use crate::detect::{parse_number, Engine, Mode, OwnedRow, Table};
 use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
 /// What `run --help` says above the flags.
@@ -273,18 +273,9 @@ impl Runner {
     /// A runner for validated options.
     pub fn new(options: &Options) -> Runner {
         let engine = Engine::new(options.config.clone());
-        let prefixes = engine.config().mode.prefixes();
-        let names = engine
-            .fields()
-            .iter()
-            .map(|f| {
-                let mut list: Vec<String> = Vec::new();
-                if !is_unprefixed(f) {
-                    list.extend(prefixes.iter().map(|p| format!("{p}{f}")));
-                }
-                list.push(f.to_string());
-                list
-            })
+        let schema = engine.schema();
+        let names = (0..schema.len())
+            .map(|i| schema.names(i).to_vec())
             .collect();
         let time = engine.fields().iter().position(|f| *f == "_time");
         Runner {
