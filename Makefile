@@ -69,9 +69,10 @@ demo: build
 bless:
 	BLESS=1 $(CARGO) test --locked --test integration sessions
 
-## bench: throughput and peak-RSS table over generated streams (never run as a test)
+## bench: throughput and peak-RSS tables: SCP streams, then `run` over XML and EVTX (never run as a test)
 bench: build
 	$(CARGO) bench --locked --bench throughput
+	$(CARGO) bench --locked --bench offline
 
 ## bench-sdk: the same streams through an equivalent splunklib ReportingCommand (venv from PyPI), timed side by side
 bench-sdk: build
@@ -136,17 +137,18 @@ appinspect: package appinspect-deps
 
 ## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly toolchain; installs cargo-fuzz if missing)
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= chunk_reader body options session
+FUZZ_TARGETS ?= chunk_reader body options session offline
 fuzz: fuzz-tool
-	mkdir -p fuzz/corpus/session fuzz/corpus/chunk_reader
+	mkdir -p fuzz/corpus/session fuzz/corpus/chunk_reader fuzz/corpus/offline
 	cp -n tests/fixtures/sessions/*.in fuzz/corpus/session/
 	cp -n tests/fixtures/sessions/*.in fuzz/corpus/chunk_reader/
+	cp -n samples/* fuzz/corpus/offline/
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 		$(CARGO) +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) \
 			-rss_limit_mb=2048 -timeout=20 -print_final_stats=1 || exit 1; \
 	done
 
-## fuzz-smoke: every fuzz target for a few seconds (not in CI: building cargo-fuzz and the targets takes minutes)
+## fuzz-smoke: every fuzz target for a few seconds (CI runs it; FUZZ_TARGETS=x narrows it)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=5
 
@@ -155,6 +157,7 @@ fuzz-check:
 	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml
 
 fuzz-tool:
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
 clean:

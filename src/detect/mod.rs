@@ -176,10 +176,11 @@ impl Stats {
     }
 }
 
-/// What became of one row: exactly one of these, and the accounting is
-/// this value counted.
+/// What became of one row inside the engine: exactly one of these, and the
+/// accounting is this value counted. Copy-sized; [`Outcome`] is its public,
+/// named form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admit {
+enum Admit {
     /// It joined at least one group.
     Kept,
     /// It did not pass the selection (process, EventID, CIDR, sysmon), or a
@@ -190,6 +191,20 @@ pub enum Admit {
     DroppedMissing(u32),
     /// It passed the selection, but no `process` value passed the noargs regex.
     DroppedRegex,
+}
+
+/// What became of one row pushed into the engine, for callers that explain
+/// drops (`run --explain`); the accounting in [`Stats`] counts the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not selected by the detection (process, EventID, CIDR, sysmon).
+    Filtered,
+    /// Selected, then dropped: these BY fields were null (network mode).
+    MissingFields(Vec<&'static str>),
+    /// Selected, then dropped: no `process` value matched the noargs regex.
+    RegexRejected,
+    /// Joined at least one group (a map-phase partial included).
+    Kept,
 }
 
 /// A finished table: column names and rows of byte values.
@@ -434,12 +449,36 @@ impl Engine {
         &self.stats
     }
 
-    /// Filters one row and adds its group memberships; says what became of it.
+    /// Filters one row and adds its group memberships.
     ///
     /// # Errors
     ///
     /// A group or membership limit was reached.
-    pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<Admit, Error> {
+    pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
+        self.push_admit(row).map(|_| ())
+    }
+
+    /// As [`Engine::push`], and says what became of the row.
+    ///
+    /// # Errors
+    ///
+    /// A group or membership limit was reached.
+    pub fn push_outcome<R: Row + ?Sized>(&mut self, row: &R) -> Result<Outcome, Error> {
+        Ok(match self.push_admit(row)? {
+            Admit::Kept => Outcome::Kept,
+            Admit::Filtered => Outcome::Filtered,
+            Admit::DroppedRegex => Outcome::RegexRejected,
+            Admit::DroppedMissing(fields) => Outcome::MissingFields(
+                (self.cfg.mode.by_fields().iter().enumerate().take(32))
+                    .filter(|(i, _)| fields >> i & 1 == 1)
+                    .map(|(_, name)| *name)
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The admit path, then the accounting.
+    fn push_admit<R: Row + ?Sized>(&mut self, row: &R) -> Result<Admit, Error> {
         let admit = self.admit(row)?;
         self.account(admit, 1);
         Ok(admit)

@@ -46,6 +46,14 @@ impl Binary {
         }
     }
 
+    /// The noargs regex as the ESCU search writes it (`regex process="…"`).
+    pub fn noargs_spl(self) -> &'static str {
+        match self {
+            Binary::Regsvcs => r"(?i)(regsvcs\.exe.{0,4}$)",
+            Binary::Regasm => r"(?i)(regasm\.exe.{0,4}$)",
+        }
+    }
+
     /// The ESCU detection name for a mode, as used in saved searches and filter macros.
     pub fn detection(self, mode: Mode) -> &'static str {
         match (self, mode) {

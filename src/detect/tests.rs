@@ -368,7 +368,7 @@ fn aggregated_rows_add_counts_and_skip_the_event_id_gate() {
 fn group_limit_stops_instead_of_truncating() {
     let mut e = engine(Mode::Network, |c| c.max_groups = 2);
     let names = e.fields().to_vec();
-    let mut last = Ok(Admit::Kept);
+    let mut last = Ok(());
     for port in ["1", "2", "3"] {
         let row = MapRow {
             names: names.clone(),
@@ -557,20 +557,19 @@ fn push_says_what_became_of_each_row_and_the_books_balance() {
     let mut e = engine(Mode::Network, |_| {});
     let names = e.fields().to_vec();
     let mut push = |fields: Vec<(String, Vec<String>)>| {
-        e.push(&MapRow {
+        e.push_outcome(&MapRow {
             names: names.clone(),
             fields: fields.into_iter().collect(),
         })
         .unwrap()
     };
-    assert_eq!(push(net_event(&[])), Admit::Kept);
+    assert_eq!(push(net_event(&[])), Outcome::Kept);
     assert_eq!(
         push(net_event(&[("process_name", "cmd.exe")])),
-        Admit::Filtered
+        Outcome::Filtered
     );
     let missing = push(net_event(&[("user", ""), ("dest", "")]));
-    let bit = |f: &str| 1u32 << NETWORK_BY.iter().position(|x| *x == f).unwrap();
-    assert_eq!(missing, Admit::DroppedMissing(bit("user") | bit("dest")));
+    assert_eq!(missing, Outcome::MissingFields(vec!["dest", "user"]));
     e.skip(2);
     let s = e.stats();
     assert!(s.balanced(), "{s:?}");
@@ -584,5 +583,5 @@ fn push_says_what_became_of_each_row_and_the_books_balance() {
             .into_iter()
             .collect(),
     };
-    assert_eq!(n.push(&row).unwrap(), Admit::DroppedRegex);
+    assert_eq!(n.push_outcome(&row).unwrap(), Outcome::RegexRejected);
 }

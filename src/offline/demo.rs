@@ -26,7 +26,7 @@ pub struct Sample {
 }
 
 /// The samples, written for this project (no third-party data).
-pub const SAMPLES: [Sample; 5] = [
+pub const SAMPLES: [Sample; 6] = [
     Sample {
         path: "samples/sysmon_eid3.xml",
         bytes: include_bytes!("../../samples/sysmon_eid3.xml"),
@@ -52,6 +52,12 @@ pub const SAMPLES: [Sample; 5] = [
         about: "python-evtx rendering of one event, gzip-compressed",
     },
     Sample {
+        path: "samples/security_4688.xml",
+        bytes: include_bytes!("../../samples/security_4688.xml"),
+        mode: Mode::Noargs,
+        about: "Windows Security XmlWinEventLog (4688 and a 4624), mapped to CIM here",
+    },
+    Sample {
         path: "samples/processes.jsonl",
         bytes: include_bytes!("../../samples/processes.jsonl"),
         mode: Mode::Noargs,
@@ -61,25 +67,27 @@ pub const SAMPLES: [Sample; 5] = [
 
 const NETWORK_STORY: &str = "\
 what happened:
-  - RegSvcs.exe to 45.137.21.9 (files.dropzone-share.net): a hit.
+  - RegSvcs.exe to 185.199.110.153 (raw-objects.example.net), from Sysmon XML: a hit, with
+    all 19 BY fields mapped as the Splunk Add-on for Sysmon 5.0.0 does (action=allowed,
+    protocol=ip, protocol_version from DestinationIsIpv6).
+  - RegSvcs.exe to 45.137.21.9 (files.dropzone-share.net), from a CSV export: a hit.
   - RegSvcs.exe to 104.18.32.47 with a multivalue dest: one result row per dest value.
   - RegSvcs.exe to 172.16.4.20 and to 10.20.1.15: private destinations, filtered.
   - rundll32.exe and powershell.exe connections: other processes, filtered.
-  - RegSvcs.exe to 185.199.110.153, from Sysmon XML: selected, but Sysmon XML carries no
-    action or protocol_version (the add-on adds them), and stats drops events with a null
-    BY field: that is the WARN above and rows_dropped_missing_field.
 ";
 
 const NOARGS_STORY: &str = "\
 what happened:
-  - RegSvcs.exe without arguments, started by invoice_8812.exe and by wscript.exe: hits.
+  - RegSvcs.exe without arguments, started by invoice_8812.exe and by wscript.exe (Sysmon)
+    and by setup_helper.exe (Security 4688, process built from NewProcessName): hits.
   - RegSvcs.exe /u (python-evtx rendering, gzip): a flag-only run still ends within
     .{0,4} of regsvcs.exe, so it is a hit too.
-  - RegSvcs.exe /fc ... and /c ... on build machines: selected, then dropped by the regex
-    (rows_dropped_regex): they have arguments.
+  - RegSvcs.exe /fc ... and /c ... on build machines (Sysmon and 4688): selected, then
+    dropped by the regex (rows_dropped_regex): they have arguments.
   - msbuild_helper.exe, a renamed RegSvcs.exe: selected by original_file_name, but its
     command line does not name regsvcs.exe, so the regex drops it too (a known blind spot).
   - cmd.exe running regsvcs.exe in its command line, and notepad.exe: filtered.
+  - a 4624 logon: not a process event, so the search never sees it.
 ";
 
 /// The events a mode's search would hand the command, from the samples.
@@ -222,27 +230,29 @@ mod tests {
     #[test]
     fn every_sample_parses_and_feeds_its_mode() {
         assert_eq!(events(Mode::Network).unwrap().len(), 7);
-        assert_eq!(events(Mode::Noargs).unwrap().len(), 8);
+        assert_eq!(events(Mode::Noargs).unwrap().len(), 11);
     }
 
     #[test]
-    fn network_demo_shows_a_hit_a_filter_and_the_missing_field_warning() {
+    fn network_demo_shows_an_xml_hit_and_a_filter() {
         let (text, ok) = play(Mode::Network);
         assert!(ok, "{text}");
+        assert!(text.contains("raw-objects.example.net"), "{text}");
         assert!(text.contains("45.137.21.9"), "{text}");
         assert!(text.contains("cdn-edge.contoso-cdn.net"), "{text}");
-        assert!(text.contains("WARN: regsvcsdetect: 1 regsvcs.exe connection was dropped because BY fields are missing"), "{text}");
-        assert!(text.contains("rows_dropped_missing_field=1"), "{text}");
-        assert!(text.contains("groups_out=3"), "{text}");
+        assert!(!text.contains("WARN"), "{text}");
+        assert!(text.contains("rows_dropped_missing_field=0"), "{text}");
+        assert!(text.contains("groups_out=4"), "{text}");
     }
 
     #[test]
     fn noargs_demo_flags_runs_without_arguments_only() {
         let (text, ok) = play(Mode::Noargs);
         assert!(ok, "{text}");
-        assert!(text.contains("groups_out=3"), "{text}");
-        assert!(text.contains("rows_dropped_regex=3"), "{text}");
-        assert!(text.contains("rows_filtered=2"), "{text}");
+        assert!(text.contains("groups_out=4"), "{text}");
+        assert!(text.contains("setup_helper.exe"), "{text}");
+        assert!(text.contains("rows_dropped_regex=4"), "{text}");
+        assert!(text.contains("rows_filtered=3"), "{text}");
         assert!(!text.contains("Contoso.Billing.Interop.dll\"  "), "{text}");
     }
 }

@@ -1,11 +1,12 @@
-//! Opening offline inputs: a file or stdin, gzip found by its magic bytes, the format sniffed from the first bytes, and the readers dispatched per format.
+//! Opening offline inputs: a file or stdin, gzip found by its magic bytes, the format sniffed from the first bytes, directories walked in sorted order, and the readers dispatched per format.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
 
-use super::sysmon::{self, Model};
+use super::evtx::{self, Place};
+use super::sysmon::{self, Kind, Model};
 use super::Record;
 use super::{jsonl, tabular, xml};
 
@@ -27,15 +28,18 @@ pub enum Format {
     Json,
     /// Windows XML events (`XmlWinEventLog`), one per line or pretty-printed.
     Xml,
+    /// Binary Windows event logs (`.evtx`), found by their `ElfFile` signature.
+    Evtx,
 }
 
 impl Format {
-    /// Parses `csv`, `json` (or `jsonl`) and `xml`.
+    /// Parses `csv`, `json` (or `jsonl`), `xml` and `evtx`.
     pub fn parse(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
             "csv" => Some(Format::Csv),
             "json" | "jsonl" => Some(Format::Json),
             "xml" => Some(Format::Xml),
+            "evtx" => Some(Format::Evtx),
             _ => None,
         }
     }
@@ -46,12 +50,20 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Xml => "xml",
+            Format::Evtx => "evtx",
         }
     }
 
-    /// Guesses the format from the first bytes: `<` is XML, `{` is JSON,
-    /// anything else CSV (a UTF-8 byte order mark and whitespace skipped).
+    /// Every format, in the summary's order.
+    pub const ALL: [Format; 4] = [Format::Csv, Format::Json, Format::Xml, Format::Evtx];
+
+    /// Guesses the format from the first bytes: the `ElfFile` signature is
+    /// EVTX, `<` is XML, `{` is JSON, anything else CSV (a UTF-8 byte order
+    /// mark and whitespace skipped).
     pub fn sniff(head: &[u8]) -> Format {
+        if head.starts_with(evtx::MAGIC) {
+            return Format::Evtx;
+        }
         let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
         match head.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'<') => Format::Xml,
@@ -61,11 +73,13 @@ impl Format {
     }
 }
 
-/// A problem in one input, at a line when it is known.
+/// A problem in one input, at a line or an EVTX chunk and record when it is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     /// 1-based line of the problem in the (decompressed) text.
     pub line: Option<u64>,
+    /// The chunk and record of the problem in an EVTX file.
+    pub evtx: Option<Place>,
     /// What is wrong.
     pub reason: String,
 }
@@ -75,23 +89,41 @@ impl ReadError {
     pub fn at(line: u64, reason: impl Into<String>) -> ReadError {
         ReadError {
             line: Some(line),
+            evtx: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// An error in an EVTX chunk or record.
+    pub fn evtx(place: Place, reason: impl Into<String>) -> ReadError {
+        ReadError {
+            line: None,
+            evtx: Some(place),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error about the whole input, at no place in it.
+    pub fn whole(reason: impl Into<String>) -> ReadError {
+        ReadError {
+            line: None,
+            evtx: None,
             reason: reason.into(),
         }
     }
 
     /// An error with no line (I/O, decompression).
     pub fn io(e: &io::Error) -> ReadError {
-        ReadError {
-            line: None,
-            reason: format!("cannot read: {e}"),
-        }
+        ReadError::whole(format!("cannot read: {e}"))
     }
 
-    /// `name:line: reason`, the way compilers name a place in a file.
+    /// `name:line: reason` or `name:chunk N:record M: reason`, the way
+    /// compilers name a place in a file.
     pub fn describe(&self, name: &str) -> String {
-        match self.line {
-            Some(line) => format!("{name}:{line}: {}", self.reason),
-            None => format!("{name}: {}", self.reason),
+        match (self.line, self.evtx) {
+            (Some(line), _) => format!("{name}:{line}: {}", self.reason),
+            (None, Some(place)) => format!("{name}:{place}: {}", self.reason),
+            (None, None) => format!("{name}: {}", self.reason),
         }
     }
 }
@@ -99,12 +131,72 @@ impl ReadError {
 /// One record read from an input.
 #[derive(Debug, Clone)]
 pub struct Item {
-    /// 1-based line where the record starts.
+    /// 1-based line where the record starts (0 for EVTX records).
     pub line: u64,
+    /// The chunk and record of an EVTX record.
+    pub evtx: Option<Place>,
     /// Field name and values; several values make a multivalue field.
     pub record: Record,
-    /// For Windows XML events, the CIM dataset the event maps to.
+    /// For Windows events, the CIM dataset the event maps to.
     pub model: Option<Model>,
+    /// For Windows events, which kind of event it is.
+    pub kind: Option<Kind>,
+}
+
+impl Item {
+    /// Where the record is in its input: `12` (a line) or `chunk 0:record 48`.
+    pub fn place(&self) -> String {
+        match self.evtx {
+            Some(p) => p.to_string(),
+            None => self.line.to_string(),
+        }
+    }
+}
+
+/// Expands inputs: a directory becomes every regular file below it, in
+/// sorted path order, descending into subdirectories where they sort (names
+/// starting with `.` skipped, symbolic links to directories not followed);
+/// anything else is kept as given.
+///
+/// # Errors
+///
+/// A directory cannot be listed.
+pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) -> Result<(), String> {
+        let list =
+            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+        let mut entries = Vec::new();
+        for entry in list {
+            let entry = entry.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+            entries.push(entry.path());
+        }
+        entries.sort();
+        for path in entries {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let kind = std::fs::symlink_metadata(&path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            if kind.is_dir() {
+                walk(&path, out)?;
+            } else if kind.is_file() || path.is_file() {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        if input != "-" && std::path::Path::new(input).is_dir() {
+            walk(std::path::Path::new(input), &mut out)?;
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Opens `path` (`-` is stdin) and undoes gzip when the content starts with
@@ -174,16 +266,20 @@ pub fn read(
         Format::Csv => tabular::read(reader, &mut |line, record| {
             each(Item {
                 line,
+                evtx: None,
                 record,
                 model: None,
+                kind: None,
             })
             .map_err(|e| ReadError::at(line, e))
         }),
         Format::Json => jsonl::read(reader, &mut |line, record| {
             each(Item {
                 line,
+                evtx: None,
                 record,
                 model: None,
+                kind: None,
             })
             .map_err(|e| ReadError::at(line, e))
         }),
@@ -192,10 +288,23 @@ pub fn read(
             let mapped = sysmon::map(&event);
             each(Item {
                 line,
+                evtx: None,
                 record: mapped.record,
                 model: Some(mapped.model),
+                kind: Some(mapped.kind),
             })
             .map_err(|e| ReadError::at(line, e))
+        }),
+        Format::Evtx => evtx::read(reader, &mut |place, event| {
+            let mapped = sysmon::map(&event);
+            each(Item {
+                line: 0,
+                evtx: Some(place),
+                record: mapped.record,
+                model: Some(mapped.model),
+                kind: Some(mapped.kind),
+            })
+            .map_err(|e| ReadError::evtx(place, e))
         }),
     }
 }

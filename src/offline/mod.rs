@@ -1,6 +1,7 @@
 //! Offline use without Splunk: `run` over event files, `replay` of recorded sessions, and `demo` over the bundled samples.
 
 pub mod demo;
+pub mod evtx;
 pub mod input;
 pub mod jsonl;
 pub mod replay;

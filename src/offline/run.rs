@@ -1,14 +1,14 @@
-//! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Sysmon XML, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
+//! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Windows XML, EVTX, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use super::input::{self, Format, Item, ReadError};
-use super::sysmon::{Model, Underived};
+use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
 use super::Record;
-use crate::detect::{parse_number, Engine, Mode, OwnedRow, Table};
+use crate::detect::{parse_number, Engine, Mode, Outcome, OwnedRow, Table};
 use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
 /// What `run --help` says above the flags.
@@ -16,8 +16,11 @@ pub const ABOUT: &str = "\
 Runs the detection over event files, the way `| regsvcsdetect` runs it in Splunk.
 
 FILE is CSV (Splunk's export, __mv_ columns included), JSON lines (flat objects or
-Splunk's {\"result\":{...}} export) or Sysmon XmlWinEventLog events (one per line, or
-pretty-printed); gzip is undone by its magic bytes; - reads stdin.
+Splunk's {\"result\":{...}} export), Windows XmlWinEventLog events (one per line, or
+pretty-printed) or a binary .evtx log; gzip is undone by its magic bytes; - reads
+stdin; a directory is every file below it, in sorted order. Sysmon EventID 3 and 1
+map to CIM as the Splunk Add-on for Sysmon 5.0.0 does, Security 4688 as the Splunk
+Add-on for Microsoft Windows 9.1.2 does.
 
 The SPL command's options go by the same names: --tz UTC, --tz=UTC and tz=UTC are one.
 An argument NAME=VALUE whose NAME is one of run's options (SPL option, format or output,
@@ -37,11 +40,16 @@ pub struct RunArgs {
     #[command(flatten)]
     pub spl: SplFlags,
     /// Force the input format [default: from the content]
-    #[arg(long, value_name = "csv|json|xml", value_parser = format_value)]
+    #[arg(long, value_name = "csv|json|xml|evtx", value_parser = format_value)]
     pub format: Option<Format>,
     /// Result layout [default: table, aligned, or vertical when wider than 120 columns]
     #[arg(short = 'o', long, value_name = "table|vertical|csv|json", value_parser = style_value)]
     pub output: Option<Style>,
+    /// On stderr, every event selected and then dropped: FILE:LINE (or
+    /// FILE:chunk N:record M) and why (missing BY fields, or the process value
+    /// the regex rejected)
+    #[arg(long)]
+    pub explain: bool,
     /// Input files (- is stdin), and options written NAME=VALUE
     #[arg(value_name = "FILE|NAME=VALUE")]
     pub args: Vec<String>,
@@ -122,7 +130,7 @@ fn style_value(v: &str) -> Result<Style, String> {
     Style::parse(v).ok_or_else(|| OUTPUT_EXPECTED.to_string())
 }
 
-const FORMAT_EXPECTED: &str = "csv, json or xml";
+const FORMAT_EXPECTED: &str = "csv, json, xml or evtx";
 const OUTPUT_EXPECTED: &str = "table, vertical, csv or json";
 
 /// Sets a `format=`/`output=` argument, or says why not.
@@ -183,6 +191,8 @@ pub struct Run {
     pub style: Style,
     /// Input files; `-` is stdin.
     pub files: Vec<String>,
+    /// Print why each selected event did not reach a result.
+    pub explain: bool,
 }
 
 impl RunArgs {
@@ -232,6 +242,7 @@ impl RunArgs {
                 format,
                 style: style.unwrap_or(Style::Auto),
                 files,
+                explain: self.explain,
             }),
             _ => Err(errors),
         }
@@ -256,8 +267,10 @@ pub struct Runner {
     model: Model,
     sources: Vec<Source>,
     other_events: u64,
+    kinds: std::collections::BTreeMap<Kind, u64>,
     underived: Underived,
     progress: Progress,
+    explain: bool,
 }
 
 /// The result of a run.
@@ -285,8 +298,59 @@ impl Runner {
             time,
             sources: Vec::new(),
             other_events: 0,
+            kinds: std::collections::BTreeMap::new(),
             underived: Underived::default(),
             progress: Progress::new(io::stderr().is_terminal()),
+            explain: false,
+        }
+    }
+
+    /// Prints, on stderr, why each selected event did not reach a result.
+    pub fn explain(mut self, on: bool) -> Runner {
+        self.explain = on;
+        self
+    }
+
+    /// Why a selected row did not reach a result, or `None` when it did (or
+    /// was never selected).
+    pub fn why(&self, outcome: &Outcome, row: &OwnedRow) -> Option<String> {
+        match outcome {
+            Outcome::Filtered | Outcome::Kept => None,
+            Outcome::MissingFields(fields) => Some(format!(
+                "selected, then dropped: missing BY field{} {}",
+                if fields.len() == 1 { "" } else { "s" },
+                fields.join(", ")
+            )),
+            Outcome::RegexRejected => {
+                let at = self.engine.fields().iter().position(|f| *f == "process");
+                let values: Vec<String> = at
+                    .and_then(|i| row.values.get(i))
+                    .map(|v| {
+                        v.iter()
+                            .map(|x| {
+                                let text = String::from_utf8_lossy(x)
+                                    .replace('\n', "\\n")
+                                    .replace('\r', "\\r");
+                                format!("\"{text}\"")
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let shown = if values.is_empty() {
+                    let fill = if self.engine.config().cim_fill {
+                        "unknown"
+                    } else {
+                        "null"
+                    };
+                    format!("\"{fill}\" (no process field)")
+                } else {
+                    values.join(", ")
+                };
+                Some(format!(
+                    "selected, then dropped: regex process=\"{}\" rejects process={shown}",
+                    self.engine.config().binary.noargs_spl()
+                ))
+            }
         }
     }
 
@@ -349,6 +413,9 @@ impl Runner {
             src.rows += 1;
             self.progress.tick(src.rows, &src.name);
         }
+        if let Some(k) = item.kind {
+            *self.kinds.entry(k).or_default() += 1;
+        }
         match item.model {
             // Only the mode's dataset reaches its search: EID 1 feeds
             // Endpoint.Processes, EID 3 `sysmon EventID=3`.
@@ -361,10 +428,15 @@ impl Runner {
             None => {}
         }
         let row = self.row(&item.record);
-        self.engine
-            .push(&row)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let outcome = self.engine.push_outcome(&row).map_err(|e| e.to_string())?;
+        if self.explain {
+            if let Some(why) = self.why(&outcome, &row) {
+                let name = self.sources.last().map_or("<input>", |s| s.name.as_str());
+                self.progress.clear();
+                eprintln!("explain: {name}:{}: {why}", item.place());
+            }
+        }
+        Ok(())
     }
 
     /// Finishes: the result table and the summary.
@@ -383,7 +455,7 @@ impl Runner {
         let mode = self.engine.config().mode;
         let mut out = String::new();
         let mut by_format: Vec<String> = Vec::new();
-        for f in [Format::Csv, Format::Json, Format::Xml] {
+        for f in Format::ALL {
             let n: u64 = self
                 .sources
                 .iter()
@@ -426,14 +498,9 @@ impl Runner {
         if self.other_events > 0 {
             let eid = match mode {
                 Mode::Network => "not Sysmon EventID 3 (Network_Traffic)",
-                Mode::Noargs => "not Sysmon EventID 1 (Endpoint.Processes)",
+                Mode::Noargs => "not Sysmon EventID 1 or Security 4688 (Endpoint.Processes)",
             };
-            line(
-                &mut out,
-                "  of which other XML events:",
-                self.other_events,
-                eid,
-            );
+            line(&mut out, "  of which other events:", self.other_events, eid);
         }
         line(
             &mut out,
@@ -471,11 +538,27 @@ impl Runner {
         {
             out.push_str(&format!("WARN: {w}\n"));
         }
+        if !self.kinds.is_empty() {
+            let seen: Vec<String> = self
+                .kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.name()))
+                .collect();
+            let mut rules = vec![format!("Sysmon as the {SYSMON_ADD_ON}")];
+            if self.kinds.contains_key(&Kind::SecurityProcess) {
+                rules.push(format!("Security 4688 as the {WINDOWS_ADD_ON}"));
+            }
+            out.push_str(&format!(
+                "mapping: Windows events ({}) to CIM fields: {}\n",
+                seen.join(", "),
+                rules.join("; ")
+            ));
+        }
         let u = &self.underived;
         if !u.missing.is_empty() {
             let what = match mode {
-                Mode::Network => "EventID 3",
-                Mode::Noargs => "EventID 1",
+                Mode::Network => "Sysmon EventID 3",
+                Mode::Noargs => "Sysmon EventID 1 and Security 4688",
             };
             let list: Vec<String> = u
                 .missing
@@ -487,7 +570,7 @@ impl Runner {
                 Mode::Noargs => "they group as the string null, as tstats fillnull_value=null does",
             };
             out.push_str(&format!(
-                "note: Sysmon {what} XML does not provide these BY fields: {}; {effect}\n",
+                "note: {what} events do not provide these BY fields: {}; {effect}\n",
                 list.join(", ")
             ));
         }
@@ -571,8 +654,15 @@ pub fn main(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    let mut runner = Runner::new(&parsed.options);
-    for file in &parsed.files {
+    let files = match input::expand(&parsed.files) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("regsvcsdetect: {e}");
+            return 1;
+        }
+    };
+    let mut runner = Runner::new(&parsed.options).explain(parsed.explain);
+    for file in &files {
         let name = if file == "-" {
             "<stdin>"
         } else {
@@ -650,6 +740,10 @@ mod tests {
         }
         let a = parse(&["mode=network", "output=csv", "format=json", "-"]).unwrap();
         assert_eq!((a.style, a.format), (Style::Csv, Some(Format::Json)));
+        assert!(!a.explain);
+        let a = parse(&["--explain", "mode=noargs", "format=evtx", "x.evtx"]).unwrap();
+        assert!(a.explain);
+        assert_eq!(a.format, Some(Format::Evtx));
     }
 
     #[test]

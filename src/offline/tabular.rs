@@ -33,6 +33,7 @@ pub fn read(
         };
         ReadError {
             line: (line > 0).then_some(line),
+            evtx: None,
             reason,
         }
     };

@@ -18,6 +18,9 @@ pub struct XmlEvent {
     pub system: Vec<(String, String)>,
     /// `EventData` values: `<Data Name='Image'>…</Data>` as (`Image`, text).
     pub data: Vec<(String, String)>,
+    /// The same `EventData` values as written, XML entities not decoded
+    /// (`&amp;` stays `&amp;`): what a regex extraction over the raw event sees.
+    pub data_raw: Vec<(String, String)>,
 }
 
 impl XmlEvent {
@@ -32,6 +35,14 @@ impl XmlEvent {
     /// An `EventData` value, the first when a name repeats.
     pub fn data(&self, name: &str) -> Option<&str> {
         self.data
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An `EventData` value as written (entities kept), the first when a name repeats.
+    pub fn data_raw(&self, name: &str) -> Option<&str> {
+        self.data_raw
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
@@ -99,6 +110,7 @@ pub fn read(
     let mut event = XmlEvent::default();
     let mut capture = Capture::Nothing;
     let mut text = String::new();
+    let mut raw = String::new();
     loop {
         buf.clear();
         let line = xml.get_ref().line;
@@ -113,6 +125,7 @@ pub fn read(
                 open(&mut path, &mut event, &mut capture, &name, &e, line)
                     .map_err(|r| ReadError::at(here, r))?;
                 text.clear();
+                raw.clear();
                 if !path.is_empty() || name == "Event" {
                     path.push(name);
                 }
@@ -126,7 +139,8 @@ pub fn read(
                     each(std::mem::take(&mut event))?;
                 } else {
                     text.clear();
-                    close(&mut event, &mut capture, &mut text);
+                    raw.clear();
+                    close(&mut event, &mut capture, &mut text, &mut raw);
                 }
             }
             Event::Text(t) => {
@@ -140,11 +154,14 @@ pub fn read(
                     }
                 } else if capture != Capture::Nothing {
                     text.push_str(&content);
+                    raw.push_str(&t[..]);
                 }
             }
             Event::CData(t) => {
                 if capture != Capture::Nothing {
-                    text.push_str(&t.xml10_content());
+                    let content = t.xml10_content();
+                    text.push_str(&content);
+                    raw.push_str(&content);
                 }
             }
             Event::GeneralRef(r) => {
@@ -165,13 +182,14 @@ pub fn read(
                 }
                 if capture != Capture::Nothing {
                     text.push_str(&resolved);
+                    raw.push_str(&format!("&{};", &*r));
                 }
             }
             Event::End(_) => {
                 if path.is_empty() {
                     continue;
                 }
-                close(&mut event, &mut capture, &mut text);
+                close(&mut event, &mut capture, &mut text, &mut raw);
                 path.pop();
                 if path.is_empty() {
                     each(std::mem::take(&mut event))?;
@@ -241,18 +259,20 @@ fn open(
 }
 
 /// Stores the captured text when a captured element closes.
-fn close(event: &mut XmlEvent, capture: &mut Capture, text: &mut String) {
+fn close(event: &mut XmlEvent, capture: &mut Capture, text: &mut String, raw: &mut String) {
     match std::mem::replace(capture, Capture::Nothing) {
         Capture::Nothing => {}
         Capture::System(name) => event.system.push((name, std::mem::take(text))),
         Capture::Data(name) => {
             // Unnamed <Data> (classic EventLog) has nothing to map; skip it.
             if !name.is_empty() {
+                event.data_raw.push((name.clone(), std::mem::take(raw)));
                 event.data.push((name, std::mem::take(text)));
             }
         }
     }
     text.clear();
+    raw.clear();
 }
 
 fn clip(s: &str) -> String {
@@ -295,6 +315,9 @@ mod tests {
         assert_eq!(e.data("Image"), Some("C:\\a&b\\RegSvcs.exe"));
         assert_eq!(e.data("Empty"), Some(""));
         assert_eq!(e.data("R"), Some("®"));
+        assert_eq!(e.data_raw("Image"), Some("C:\\a&amp;b\\RegSvcs.exe"));
+        assert_eq!(e.data_raw("R"), Some("&#174;"));
+        assert_eq!(e.data_raw("Empty"), Some(""));
     }
 
     #[test]
