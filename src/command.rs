@@ -292,8 +292,16 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 return Err(Stop::Reported(error));
             }
         };
-        let mut reply = Reply::default();
-        if opts.record && !self.replaying {
+        let mut reply = Reply {
+            // Both phases compute results only for the finished search:
+            // their partial groups mean nothing in a preview.
+            run_in_preview: Some(false),
+            ..Reply::default()
+        };
+        // A preview process (should splunkd start one anyway) answers as
+        // usual but leaves nothing behind: no recording, no file.
+        let preview = getinfo.preview == Some(true);
+        if opts.record && !self.replaying && !preview {
             if info.dispatch_dir.is_empty() {
                 // Probes also come without a dispatch directory; they get no
                 // execute request, so the WARN waits for the first one.
@@ -342,9 +350,9 @@ impl<R: BufRead, W: Write> Session<R, W> {
             }
         }
         let engine = Engine::new(engine_cfg);
-        if opts.phase == Phase::Reduce {
-            reply.required_fields = Some(required_fields(&engine));
-        }
+        // Each phase asks for what its engine reads: the map for the event
+        // fields, the reduce for those plus the partial marker it merges by.
+        reply.required_fields = Some(engine.required_fields());
         self.send(&reply, b"")?;
         self.execute(engine, opts.phase)
     }
@@ -423,21 +431,6 @@ fn report(reply: &mut Reply, stats: &Stats, groups: usize, phase: Phase) {
         Phase::Reduce => "groups_out",
     };
     i.metric(name, groups as u64);
-}
-
-/// Fields splunkd must send: the ones the engine reads, each also under the
-/// data-model prefixes it accepts.
-fn required_fields(engine: &Engine) -> Vec<String> {
-    let mut out = Vec::new();
-    for field in engine.fields() {
-        out.push(field.to_string());
-        if !crate::detect::is_unprefixed(field) {
-            for p in crate::detect::PREFIXES {
-                out.push(format!("{p}{field}"));
-            }
-        }
-    }
-    out
 }
 
 fn describe(action: &Action) -> String {

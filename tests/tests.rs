@@ -15,8 +15,10 @@ mod protocol;
 mod parity;
 // Offline use: run over event files, record=t, replay and demo.
 mod offline;
-// The Splunk app's .conf files against the code, and the packaged binaries (SKIP before `make package`).
+// The Splunk app's .conf files against the code, and the packaged binaries (ignored before `make package`).
 mod app;
+// Bundle replication and splunkd's platform lookup per deployment kind and tier, over the built packages.
+mod deploy;
 // The README options table and searchbnf.conf against options::OPTIONS.
 mod docs;
 // Map/reduce equivalence: K map engines (and K map processes) plus a reduce equal one process.

@@ -430,6 +430,24 @@ impl Engine {
         &self.schema
     }
 
+    /// The fields splunkd must extract and send for this engine, as a
+    /// getinfo `required_fields` list: every field it reads ([`Engine::fields`])
+    /// plain, then under the other names the [`Schema`] says it may arrive
+    /// as (the mode's data-model prefix, [`Mode::prefixes`], unless the field
+    /// is never prefixed, [`is_unprefixed`]). Never `_raw`: no field list
+    /// holds it.
+    pub fn required_fields(&self) -> Vec<String> {
+        let s = &self.schema;
+        let mut out = Vec::with_capacity(s.len() * 2);
+        for i in 0..s.len() {
+            if let Some((plain, prefixed)) = s.names(i).split_last() {
+                out.push(plain.clone());
+                out.extend(prefixed.iter().cloned());
+            }
+        }
+        out
+    }
+
     /// A literal that every row able to match contains, ASCII case aside
     /// (`regsvcs.exe` or `regasm.exe`): both detections select on
     /// `process_name` (or `original_file_name`) equal to it, and the CIM

@@ -116,7 +116,8 @@ pub const NOARGS_BY: [&str; 20] = [
 pub const AGGREGATES: [&str; 3] = ["count", "firstTime", "lastTime"];
 
 /// Data-model prefixes accepted on input field names; a prefixed value wins
-/// over an unprefixed one.
+/// over an unprefixed one. Each mode reads only its own data model's
+/// ([`Mode::prefixes`]).
 pub const PREFIXES: [&str; 2] = ["Processes.", "All_Traffic."];
 
 /// The column that marks this command's own map-phase partial rows, so the
@@ -137,11 +138,14 @@ impl Mode {
         }
     }
 
-    /// The data-model prefixes to try, most specific first.
-    pub fn prefixes(self) -> [&'static str; 2] {
+    /// The data-model prefix this mode's data can carry: `All_Traffic.`
+    /// (Network_Traffic) for network, `Processes.` (Endpoint.Processes) for
+    /// noargs. A field is read under it or plain, never under the other
+    /// model's prefix, so `required_fields` never asks splunkd for it.
+    pub fn prefixes(self) -> [&'static str; 1] {
         match self {
-            Mode::Network => ["All_Traffic.", "Processes."],
-            Mode::Noargs => PREFIXES,
+            Mode::Network => [PREFIXES[1]],
+            Mode::Noargs => [PREFIXES[0]],
         }
     }
 

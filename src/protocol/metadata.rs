@@ -231,6 +231,8 @@ pub struct Reply {
     pub required_fields: Option<Vec<String>>,
     /// getinfo: the map-phase search run on the peers.
     pub streaming_preop: Option<String>,
+    /// getinfo: whether splunkd should run the command for preview results.
+    pub run_in_preview: Option<bool>,
     /// execute (and fatal getinfo errors): the finished flag.
     pub finished: Option<bool>,
     /// Fatal error text; set together with `finished: true`.
@@ -251,6 +253,8 @@ impl Reply {
             #[serde(skip_serializing_if = "Option::is_none")]
             streaming_preop: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            run_in_preview: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             finished: Option<bool>,
             #[serde(skip_serializing_if = "Option::is_none")]
             error: Option<&'a str>,
@@ -260,6 +264,7 @@ impl Reply {
             kind: self.kind,
             required_fields: self.required_fields.as_deref(),
             streaming_preop: self.streaming_preop.as_deref(),
+            run_in_preview: self.run_in_preview,
             finished: self.finished,
             error: self.error.as_deref(),
         };
