@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use crate::body::{write_table, BodyError, BodyReader};
-use crate::detect::{Engine, Stats, Table, PARTIAL_MARKER};
+use crate::body::{self, results_len, write_results, BodyReader};
+use crate::detect::{Engine, Results, Stats};
 use crate::options::{unquote, Options, Phase};
 use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
@@ -45,9 +45,9 @@ impl From<protocol::Error> for Stop {
     }
 }
 
-impl From<BodyError> for Stop {
-    fn from(e: BodyError) -> Stop {
-        Stop::Fail(e.0)
+impl From<body::Error> for Stop {
+    fn from(e: body::Error) -> Stop {
+        Stop::Fail(e.to_string())
     }
 }
 
@@ -184,6 +184,23 @@ impl<R: BufRead, W: Write> Session<R, W> {
         Ok(())
     }
 
+    /// Sends a reply whose body is `results` as CSV, streamed row by row
+    /// (a recorded session keeps a copy of the bytes for its recording).
+    fn send_results(&mut self, reply: &Reply, results: &Results) -> Result<(), Stop> {
+        if self.rec_out.is_some() {
+            let mut body = Vec::with_capacity(results_len(results));
+            // Writing into a Vec cannot fail.
+            let _ = write_results(&mut body, results);
+            return self.send(reply, &body);
+        }
+        let meta = reply.to_json();
+        self.writer
+            .write_chunk_with(&meta, results_len(results), |out| {
+                write_results(out, results)
+            })?;
+        Ok(())
+    }
+
     fn read(&mut self) -> Result<Option<Request>, Stop> {
         self.read_with(None)
     }
@@ -196,7 +213,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             Some(body) if self.rec_in.is_none() => {
                 body.begin();
                 self.reader
-                    .read_chunk_streaming(&mut self.chunk, &mut |piece| body.feed(piece))?
+                    .read_chunk_into(&mut self.chunk, &mut |src| body.read_from(src))?
             }
             Some(body) => {
                 let more = self.reader.read_chunk(&mut self.chunk)?;
@@ -341,10 +358,8 @@ impl<R: BufRead, W: Write> Session<R, W> {
     }
 
     fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
-        let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-        let mut body_reader = BodyReader::new(engine.needle(), bypass);
-        let fields: Vec<&'static str> = engine.fields().to_vec();
-        let prefixes = engine.config().mode.prefixes();
+        let schema = engine.schema().clone();
+        let mut body_reader = BodyReader::for_schema(&schema);
         let mut ragged = 0u64;
         while let Some(request) = self.read_with(Some(&mut body_reader))? {
             let action = request.action();
@@ -355,8 +370,11 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 )));
             }
             let finished = request.finished.unwrap_or(false);
-            let counts = body_reader.finish(&fields, &prefixes, |row| {
-                engine.push(row).map_err(|e| Stop::Fail(e.to_string()))
+            let counts = body_reader.finish(&schema, |row| {
+                engine
+                    .push(row)
+                    .map(|_| ())
+                    .map_err(|e| Stop::Fail(e.to_string()))
             })?;
             engine.skip(counts.skipped);
             ragged += counts.ragged;
@@ -367,19 +385,19 @@ impl<R: BufRead, W: Write> Session<R, W> {
             if let Some(w) = self.deferred_warn.take() {
                 inform(&mut reply, "WARN", w);
             }
-            let table = match phase {
+            let results = match phase {
                 Phase::Map => engine.drain_partials(),
-                Phase::Reduce if finished => {
-                    engine.finish().map_err(|e| Stop::Fail(e.to_string()))?
-                }
-                Phase::Reduce => Table::default(),
+                Phase::Reduce if finished => engine.finish(),
+                Phase::Reduce => Results::default(),
             };
             if finished {
-                report(&mut reply, engine.stats(), table.rows.len(), phase);
-                for w in [engine.missing_field_warning(), engine.time_warning()]
-                    .into_iter()
-                    .flatten()
-                {
+                report(&mut reply, engine.stats(), results.len(), phase);
+                let warnings = [
+                    engine.missing_field_warning(),
+                    engine.time_warning(),
+                    engine.untimed_warning(),
+                ];
+                for w in warnings.into_iter().flatten() {
                     inform(&mut reply, "WARN", w);
                 }
                 if ragged > 0 {
@@ -390,7 +408,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
                     );
                 }
             }
-            self.send(&reply, &write_table(&table))?;
+            self.send_results(&reply, &results)?;
         }
         Ok(())
     }

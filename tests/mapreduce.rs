@@ -1,10 +1,10 @@
 //! Map/reduce equivalence: K map engines or processes plus one reduce give exactly the single-process result.
 
 use proptest::prelude::*;
-use regsvcsdetect::body::{encode_mv, write_table, BodyError, BodyReader};
+use regsvcsdetect::body::{encode_mv, results_len, write_results, BodyReader};
 use regsvcsdetect::detect::{
-    CidrSet, Config, Engine, InputShape, Mode, Table, TimeRender, NETWORK_BY, NOARGS_BY,
-    PARTIAL_MARKER, SYSMON_SOURCETYPE,
+    CidrSet, Config, Engine, InputShape, Mode, Results, Table, TimeRender, NETWORK_BY, NOARGS_BY,
+    SYSMON_SOURCETYPE,
 };
 use serde_json::Value;
 
@@ -211,23 +211,30 @@ fn config(mode: Mode, input: InputShape, cidrs: CidrSet, cim_fill: bool) -> Conf
 }
 
 fn feed(engine: &mut Engine, body: &[u8]) {
-    let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
-    let mut reader = BodyReader::new(engine.needle(), bypass);
-    let fields: Vec<&'static str> = engine.fields().to_vec();
-    let prefixes = engine.config().mode.prefixes();
+    let schema = engine.schema().clone();
+    let mut reader = BodyReader::for_schema(&schema);
     let counts = reader
-        .read::<BodyError>(body, &fields, &prefixes, |row| {
-            engine.push(row).map_err(|e| BodyError(e.to_string()))
+        .read::<Box<dyn std::error::Error>>(body, &schema, |row| {
+            engine.push(row)?;
+            Ok(())
         })
         .unwrap();
     engine.skip(counts.skipped);
+}
+
+/// Results as the command's reply body: streamed, and as long as announced.
+fn csv(results: &Results) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_results(&mut out, results).unwrap();
+    assert_eq!(out.len(), results_len(results));
+    out
 }
 
 fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
     let rows: Vec<_> = order.iter().map(|&i| data.rows[i].clone()).collect();
     let mut engine = Engine::new(cfg.clone());
     feed(&mut engine, &data.body(&rows));
-    engine.finish().unwrap()
+    engine.finish().to_table()
 }
 
 /// `k` map engines, each fed its rows in chunks (a chunk ends after a row
@@ -244,11 +251,11 @@ fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> 
             chunk.push(row.clone());
             if *cut || mine.peek().is_none() {
                 feed(&mut engine, &data.body(&chunk));
-                partials.push(write_table(&engine.drain_partials()));
+                partials.push(csv(&engine.drain_partials()));
                 chunk.clear();
             }
         }
-        partials.push(write_table(&engine.drain_partials()));
+        partials.push(csv(&engine.drain_partials()));
     }
     let mut reduce_cfg = cfg.clone();
     reduce_cfg.trusted_partials = true;
@@ -256,7 +263,7 @@ fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> 
     for p in &partials {
         feed(&mut reduce, p);
     }
-    reduce.finish().unwrap()
+    reduce.finish().to_table()
 }
 
 type Case = (Config, Input, usize, Vec<(usize, bool)>, u64);
