@@ -40,7 +40,7 @@ VENV := .venv-appinspect
 APPINSPECT := $(VENV)/bin/splunk-appinspect
 APPINSPECT_VERSION := 4.3.1
 
-.PHONY: all build test lint demo bless bench bench-check clean ci \
+.PHONY: all build test lint demo bless bench bench-sdk bench-check clean ci \
 	cross-deps qemu-deps wine-deps binaries app package check-binaries check-packages \
 	appinspect-deps appinspect \
 	fuzz fuzz-smoke fuzz-tool fuzz-check
@@ -85,6 +85,10 @@ bench: build
 	$(CARGO) bench --locked --bench throughput
 	$(CARGO) bench --locked --bench offline
 	$(CARGO) bench --locked --bench fields
+
+## bench-sdk: the same streams through an equivalent splunklib ReportingCommand (venv from PyPI), timed side by side
+bench-sdk: build
+	bash benches/sdk/compare.sh
 
 ## bench-check: benches compile
 bench-check:

@@ -12,12 +12,13 @@
 //! # One execute chunk, stdin to stdout
 //!
 //! `cli.rs` hands stdin and stdout to [`Session::run`]; `protocol/reader.rs`
-//! reads the chunk and streams its body, piece by piece, into the handler's
-//! [`Sink`] (`command/execute.rs`), which splits and prefilters it in
-//! `body.rs`; the handler then pushes the rows into `detect/`, writes the
-//! resulting table with `body.rs` and hands the reply back here, for
-//! `protocol/writer.rs`. Each module calls only downwards: `command` into
-//! `protocol`, `body` and `detect`, never the other way.
+//! reads the chunk and hands its body, as a reader over exactly its bytes,
+//! to the handler's [`Sink`] (`command/execute.rs`), which splits and
+//! prefilters it in `body/`; the handler pushes the rows into `detect/` and
+//! hands the reply and its results back here, and `protocol/writer.rs`
+//! writes them, the CSV streamed by `body/`. Each module calls only
+//! downwards: `command` into `protocol`, `body` and `detect`, never the
+//! other way.
 
 mod error;
 mod execute;
@@ -30,6 +31,8 @@ pub use execute::Sink;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 
+use crate::body::{results_len, write_results};
+use crate::detect::Results;
 use crate::protocol::{Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
 use error::error_reply;
@@ -116,14 +119,14 @@ impl<R: BufRead, W: Write> Session<R, W> {
         loop {
             let more = self
                 .reader
-                .read_chunk_streaming(&mut self.chunk, &mut |piece| execute.feed(piece))?;
+                .read_chunk_into(&mut self.chunk, &mut |src| execute.read_from(src))?;
             if !more {
                 return Ok(());
             }
             let request = self.request()?;
-            let (mut reply, body) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
+            let (mut reply, results) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
             self.note_lost_recording(&mut reply);
-            self.send(&reply, &body)?;
+            self.send_results(&reply, &results)?;
         }
     }
 
@@ -183,6 +186,14 @@ impl<R: BufRead, W: Write> Session<R, W> {
 
     fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Error> {
         Ok(self.writer.write_chunk(&reply.to_json(), body)?)
+    }
+
+    /// Sends a reply whose body is `results` as CSV, written row by row
+    /// straight to the output (and through the tee to a recording).
+    fn send_results(&mut self, reply: &Reply, results: &Results) -> Result<(), Error> {
+        let len = results_len(results);
+        let write = |out: &mut dyn Write| write_results(out, results);
+        Ok(self.writer.write_chunk_with(&reply.to_json(), len, write)?)
     }
 }
 

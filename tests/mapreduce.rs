@@ -1,10 +1,10 @@
 //! Map/reduce equivalence: K map engines or processes plus one reduce give exactly the single-process result.
 
 use proptest::prelude::*;
-use regsvcsdetect::body::{encode_mv, write_table};
+use regsvcsdetect::body::{encode_mv, results_len, write_results};
 use regsvcsdetect::command::Sink;
 use regsvcsdetect::detect::{
-    CidrSet, Config, Engine, InputShape, Mode, Table, TimeRender, NETWORK_BY, NOARGS_BY,
+    CidrSet, Config, Engine, InputShape, Mode, Results, Table, TimeRender, NETWORK_BY, NOARGS_BY,
     SYSMON_SOURCETYPE,
 };
 use serde_json::Value;
@@ -215,11 +215,19 @@ fn sink(cfg: &Config) -> Sink {
     Sink::new(Engine::new(cfg.clone()))
 }
 
+/// Results as the command's reply body: streamed, and as long as announced.
+fn csv(results: &Results) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_results(&mut out, results).unwrap();
+    assert_eq!(out.len(), results_len(results));
+    out
+}
+
 fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
     let rows: Vec<_> = order.iter().map(|&i| data.rows[i].clone()).collect();
     let mut engine = sink(cfg);
     engine.read(&data.body(&rows)).unwrap();
-    engine.results().unwrap()
+    engine.results().to_table()
 }
 
 /// `k` map engines, each fed its rows in chunks (a chunk ends after a row
@@ -236,11 +244,11 @@ fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> 
             chunk.push(row.clone());
             if *cut || mine.peek().is_none() {
                 engine.read(&data.body(&chunk)).unwrap();
-                partials.push(write_table(&engine.partials()));
+                partials.push(csv(&engine.partials()));
                 chunk.clear();
             }
         }
-        partials.push(write_table(&engine.partials()));
+        partials.push(csv(&engine.partials()));
     }
     let mut reduce_cfg = cfg.clone();
     reduce_cfg.trusted_partials = true;
@@ -248,7 +256,7 @@ fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> 
     for p in &partials {
         reduce.read(p).unwrap();
     }
-    reduce.results().unwrap()
+    reduce.results().to_table()
 }
 
 type Case = (Config, Input, usize, Vec<(usize, bool)>, u64);

@@ -649,7 +649,7 @@ fn evtx_logs() -> Vec<PathBuf> {
 
 /// Every record of an EVTX file through `run`'s reader: (record number,
 /// the `EventRecordID` it carries, the mapped fields).
-fn evtx_records(path: &Path) -> Vec<(u64, u64, regsvcsdetect::body::Record)> {
+fn evtx_records(path: &Path) -> Vec<(u64, u64, regsvcsdetect::offline::Record)> {
     use regsvcsdetect::offline::{evtx, input::decompress, sysmon};
     let file = std::fs::File::open(path).unwrap();
     let mut out = Vec::new();
@@ -730,7 +730,7 @@ fn evtx_records_map_as_their_xml_renderings_do() {
             // one known difference, pinned here.
             let text = std::fs::read_to_string(f).unwrap();
             if text.contains(r#"<Data Name="Initiated">True</Data>"#) {
-                let field = |r: &mut regsvcsdetect::body::Record| {
+                let field = |r: &mut regsvcsdetect::offline::Record| {
                     let i = r.iter().position(|(n, _)| n == "direction").unwrap();
                     String::from_utf8(r.remove(i).1.remove(0)).unwrap()
                 };
@@ -741,7 +741,7 @@ fn evtx_records_map_as_their_xml_renderings_do() {
             // python-evtx turns the 100 ns FILETIME into a datetime through
             // floating point; the reader truncates it to the microsecond: a
             // few microseconds apart, never a second.
-            let time = |r: &mut regsvcsdetect::body::Record| -> f64 {
+            let time = |r: &mut regsvcsdetect::offline::Record| -> f64 {
                 let i = r.iter().position(|(n, _)| n == "_time").unwrap();
                 String::from_utf8(r.remove(i).1.remove(0))
                     .unwrap()

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regsvcsdetect::body::{decode_mv, encode_mv, BodyError, BodyReader};
+use regsvcsdetect::body::{decode_mv, encode_mv, BodyReader};
 use regsvcsdetect::detect::{Config, Engine, Mode, TimeRender};
 
 fuzz_target!(|data: &[u8]| {
@@ -25,16 +25,16 @@ fuzz_target!(|data: &[u8]| {
     cfg.sysmon = selector & 4 != 0;
     cfg.max_groups = 1000;
     let mut engine = Engine::new(cfg);
-    let fields: Vec<&'static str> = engine.fields().to_vec();
-    let prefixes = engine.config().mode.prefixes();
+    let schema = engine.schema().clone();
     let needle = if selector & 8 == 0 {
         engine.needle()
     } else {
         ""
     };
     let mut reader = BodyReader::new(needle, None);
-    let result = reader.read(body, &fields, &prefixes, |row| {
-        engine.push(row).map_err(|e| BodyError(e.to_string()))
+    let result = reader.read::<Box<dyn std::error::Error>>(body, &schema, |row| {
+        engine.push(row)?;
+        Ok(())
     });
     if let Ok(counts) = result {
         engine.skip(counts.skipped);

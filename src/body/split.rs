@@ -87,12 +87,21 @@ pub struct Scan {
 /// across the whole text, and the quote parity of each line between
 /// newlines; a newline at even parity ends a record. No per-record search
 /// set-up: this is how the rows between needle hits are counted.
+#[cfg(test)]
 pub fn count_records(text: &[u8]) -> Scan {
+    count_from(text, 0, 0, false)
+}
+
+/// [`count_records`] over `text[start..]`, whose first record starts at
+/// `start` and was already scanned up to `scanned` with quote parity `odd`;
+/// `last_start` is then an index into `text`.
+pub fn count_from(text: &[u8], start: usize, scanned: usize, odd: bool) -> Scan {
     let mut records = 0u64;
-    let mut start = 0usize;
-    let mut line = 0usize;
-    let mut odd = false;
-    for nl in memchr::memchr_iter(b'\n', text) {
+    let mut start = start;
+    let mut line = scanned;
+    let mut odd = odd;
+    for nl in memchr::memchr_iter(b'\n', &text[scanned..]) {
+        let nl = scanned + nl;
         odd ^= quotes_odd(&text[line..nl]);
         line = nl + 1;
         if !odd {

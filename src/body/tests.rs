@@ -1,6 +1,7 @@
 //! Body tests: `__mv_` decoding, record splitting, the prefilter, and CSV output quoting.
 
 use super::*;
+use crate::detect::{Row, Schema, Table};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -68,20 +69,24 @@ fn collect(body: &str, fields: &[&str]) -> (BodyCounts, Vec<Vec<String>>) {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut rows = Vec::new();
     let counts = reader
-        .read::<BodyError>(b(body), fields, &["Processes."], |row| {
-            rows.push(
-                (0..fields.len())
-                    .map(|i| {
-                        let v = row.get(i);
-                        v.iter()
-                            .map(|x| String::from_utf8_lossy(x).into_owned())
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    })
-                    .collect(),
-            );
-            Ok(())
-        })
+        .read::<Error>(
+            b(body),
+            &Schema::from_fields(fields, &["Processes."]),
+            |row| {
+                rows.push(
+                    (0..fields.len())
+                        .map(|i| {
+                            let v = row.get(i);
+                            v.iter()
+                                .map(|x| String::from_utf8_lossy(x).into_owned())
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect(),
+                );
+                Ok(())
+            },
+        )
         .unwrap();
     (counts, rows)
 }
@@ -142,7 +147,7 @@ fn invalid_utf8_is_kept_as_bytes() {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut seen = Vec::new();
     reader
-        .read::<BodyError>(&body, &["user"], &[], |row| {
+        .read::<Error>(&body, &Schema::from_fields(&["user"], &[]), |row| {
             seen = row.get(0).iter().next().unwrap_or_default().to_vec();
             Ok(())
         })
@@ -154,10 +159,9 @@ fn invalid_utf8_is_kept_as_bytes() {
 fn bypass_column_decodes_every_row() {
     let mut reader = BodyReader::new("regsvcs.exe", Some("marker"));
     let counts = reader
-        .read::<BodyError>(
+        .read::<Error>(
             b"process_name,marker\nother.exe,1\n",
-            &["process_name"],
-            &[],
+            &Schema::from_fields(&["process_name"], &[]),
             |_| Ok(()),
         )
         .unwrap();
@@ -183,7 +187,7 @@ fn cells_are_quoted_for_separators_quotes_newlines_and_padding() {
 
 #[test]
 fn records_header_is_the_union_and_multivalue_cells_get_mv_columns() {
-    let rows: Vec<Record> = vec![
+    let rows: Vec<crate::offline::Record> = vec![
         vec![("a".into(), vec![b"1".to_vec()])],
         vec![
             ("a".into(), vec![b"x$".to_vec(), b"y".to_vec()]),
@@ -211,17 +215,21 @@ fn read_all(body: &str) -> (BodyCounts, Vec<Vec<String>>) {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut rows = Vec::new();
     let counts = reader
-        .read::<BodyError>(body.as_bytes(), &["a", "b"], &[], |row| {
-            let cell = |i| {
-                row.get(i)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            };
-            rows.push(vec![cell(0), cell(1)]);
-            Ok(())
-        })
+        .read::<Error>(
+            body.as_bytes(),
+            &Schema::from_fields(&["a", "b"], &[]),
+            |row| {
+                let cell = |i| {
+                    row.get(i)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                rows.push(vec![cell(0), cell(1)]);
+                Ok(())
+            },
+        )
         .unwrap();
     (counts, rows)
 }
@@ -259,7 +267,7 @@ fn read_pieces(
     }
     let mut rows = Vec::new();
     let counts = reader
-        .finish::<BodyError>(&["a", "b"], &[], |row| {
+        .finish::<Error>(&Schema::from_fields(&["a", "b"], &[]), |row| {
             let cell = |i| {
                 row.get(i)
                     .iter()
@@ -270,7 +278,7 @@ fn read_pieces(
             rows.push(vec![cell(0), cell(1)]);
             Ok(())
         })
-        .map_err(|e| e.0)?;
+        .map_err(|e| e.to_string())?;
     Ok((counts, rows))
 }
 

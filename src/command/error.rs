@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::body::BodyError;
+use crate::body;
 use crate::detect;
 use crate::options::Problems;
 use crate::protocol::{self, Action, Reply};
@@ -56,8 +56,8 @@ pub enum ErrorKind {
     },
     /// The command's arguments were refused: one ERROR message per problem.
     Options(Problems),
-    /// A malformed CSV body.
-    Body(BodyError),
+    /// A body that cannot be read (it names the record).
+    Body(body::Error),
     /// The engine reached a limit; results are never truncated instead.
     Engine(detect::Error),
 }
@@ -113,8 +113,8 @@ impl From<Problems> for Error {
     }
 }
 
-impl From<BodyError> for Error {
-    fn from(e: BodyError) -> Error {
+impl From<body::Error> for Error {
+    fn from(e: body::Error) -> Error {
         ErrorKind::Body(e).into()
     }
 }

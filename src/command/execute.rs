@@ -1,7 +1,9 @@
 //! The execute requests: each body through the one `Sink` into the engine, and each answer (rows, accounting, warnings) as a reply; no I/O.
 
-use crate::body::{write_table, BodyReader};
-use crate::detect::{Engine, Stats, Table, PARTIAL_MARKER};
+use std::io::{self, Read};
+
+use crate::body::BodyReader;
+use crate::detect::{Engine, Results, Schema, Stats};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
@@ -12,8 +14,9 @@ use super::error::{inform, Error, ErrorKind};
 /// [`Engine::skip`], so the accounting balances whoever feeds it (the
 /// session, the map/reduce tests, the benches).
 ///
-/// A body arrives in pieces ([`Sink::feed`]) and ends with [`Sink::end`];
-/// [`Sink::read`] does both for a whole body.
+/// A body arrives in pieces ([`Sink::feed`]) or from a reader
+/// ([`Sink::read_from`]) and ends with [`Sink::end`]; [`Sink::read`] does
+/// both for a whole body.
 ///
 /// # Examples
 ///
@@ -29,19 +32,17 @@ use super::error::{inform, Error, ErrorKind};
 pub struct Sink {
     body: BodyReader,
     engine: Engine,
-    fields: Vec<&'static str>,
-    prefixes: Vec<&'static str>,
+    schema: Schema,
     ragged: u64,
 }
 
 impl Sink {
-    /// A sink into `engine`, its prefilter looking for the engine's needle.
+    /// A sink into `engine`, read by the engine's [`Schema`].
     pub fn new(engine: Engine) -> Sink {
-        let bypass = engine.config().trusted_partials.then_some(PARTIAL_MARKER);
+        let schema = engine.schema().clone();
         Sink {
-            body: BodyReader::new(engine.needle(), bypass),
-            fields: engine.fields().to_vec(),
-            prefixes: engine.config().mode.prefixes().to_vec(),
+            body: BodyReader::for_schema(&schema),
+            schema,
             engine,
             ragged: 0,
         }
@@ -50,6 +51,16 @@ impl Sink {
     /// Feeds the next piece of the current body; pieces may split anything.
     pub fn feed(&mut self, piece: &[u8]) {
         self.body.feed(piece);
+    }
+
+    /// Reads the rest of the current body from `src`, straight into the
+    /// body reader's buffer.
+    ///
+    /// # Errors
+    ///
+    /// A read error; what was read before it stays fed.
+    pub fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+        self.body.read_from(src)
     }
 
     /// Ends the current body: its rows go into the engine, and the sink is
@@ -61,9 +72,9 @@ impl Sink {
     /// limit the engine reached.
     pub fn end(&mut self) -> Result<(), Error> {
         let engine = &mut self.engine;
-        let counts = self.body.finish(&self.fields, &self.prefixes, |row| {
-            engine.push(row).map_err(Error::from)
-        });
+        let counts = self
+            .body
+            .finish(&self.schema, |row| engine.push(row).map_err(Error::from));
         self.body.begin();
         let counts = counts?;
         engine.skip(counts.skipped);
@@ -82,17 +93,13 @@ impl Sink {
     }
 
     /// The engine's partial rows so far, emptying its group table (map phase).
-    pub fn partials(&mut self) -> Table {
+    pub fn partials(&mut self) -> Results {
         self.engine.drain_partials()
     }
 
-    /// The final result table (reduce phase).
-    ///
-    /// # Errors
-    ///
-    /// As [`Engine::finish`].
-    pub fn results(&mut self) -> Result<Table, Error> {
-        Ok(self.engine.finish()?)
+    /// The final results (reduce phase).
+    pub fn results(&mut self) -> Results {
+        self.engine.finish()
     }
 
     /// The row accounting so far.
@@ -130,18 +137,19 @@ impl Execute {
         }
     }
 
-    /// Where the body of the request being read goes, piece by piece.
-    pub(crate) fn feed(&mut self, piece: &[u8]) {
-        self.sink.feed(piece);
+    /// Where the body of the request being read goes: read from `src`.
+    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+        self.sink.read_from(src)
     }
 
-    /// Answers one request whose body was fed: the reply and its CSV body.
+    /// Answers one request whose body was read: the reply and the results
+    /// its body carries.
     ///
     /// # Errors
     ///
     /// The request is not execute, its body is malformed, or the engine
     /// reached a limit.
-    pub(crate) fn answer(&mut self, request: &Request) -> Result<(Reply, Vec<u8>), Error> {
+    pub(crate) fn answer(&mut self, request: &Request) -> Result<(Reply, Results), Error> {
         let action = request.action();
         if action != Action::Execute {
             return Err(ErrorKind::NotExecute { action }.into());
@@ -155,15 +163,15 @@ impl Execute {
         if let Some(w) = self.warn.take() {
             inform(&mut reply, "WARN", w);
         }
-        let table = match self.phase {
+        let results = match self.phase {
             Phase::Map => self.sink.partials(),
-            Phase::Reduce if finished => self.sink.results()?,
-            Phase::Reduce => Table::default(),
+            Phase::Reduce if finished => self.sink.results(),
+            Phase::Reduce => Results::default(),
         };
         if finished {
-            self.report(&mut reply, table.rows.len());
+            self.report(&mut reply, results.len());
         }
-        Ok((reply, write_table(&table)))
+        Ok((reply, results))
     }
 
     /// The final reply's accounting metrics and warnings.
@@ -185,10 +193,12 @@ impl Execute {
         };
         i.metric(name, groups as u64);
         let engine = self.sink.engine();
-        for w in [engine.missing_field_warning(), engine.time_warning()]
-            .into_iter()
-            .flatten()
-        {
+        let warnings = [
+            engine.missing_field_warning(),
+            engine.time_warning(),
+            engine.untimed_warning(),
+        ];
+        for w in warnings.into_iter().flatten() {
             inform(reply, "WARN", w);
         }
         let ragged = self.sink.ragged();
@@ -218,6 +228,10 @@ mod tests {
         Execute::new(Engine::new(cfg), phase, None)
     }
 
+    fn feed(h: &mut Execute, bytes: &[u8]) {
+        h.read_from(&mut &bytes[..]).unwrap();
+    }
+
     const BODY: &[u8] = b"process_name,process,user\nRegSvcs.exe,RegSvcs.exe,a\nnotepad.exe,x,b\nRegSvcs.exe,RegSvcs.exe,c\n";
 
     #[test]
@@ -240,18 +254,18 @@ mod tests {
         }
         pieces.end().unwrap();
         assert_eq!(whole.stats(), pieces.stats());
-        assert_eq!(whole.results().unwrap(), pieces.results().unwrap());
+        assert_eq!(whole.results().to_table(), pieces.results().to_table());
     }
 
     #[test]
     fn only_the_finished_reduce_reply_carries_rows_and_metrics() {
         let mut h = handler(Phase::Reduce, 10);
-        h.feed(BODY);
-        let (reply, body) = h.answer(&request(false)).unwrap();
-        assert!(body.is_empty() && reply.inspector.is_empty());
-        let (reply, body) = h.answer(&request(true)).unwrap();
+        feed(&mut h, BODY);
+        let (reply, results) = h.answer(&request(false)).unwrap();
+        assert!(results.is_empty() && reply.inspector.is_empty());
+        let (reply, results) = h.answer(&request(true)).unwrap();
         assert_eq!(reply.finished, Some(true));
-        assert!(!body.is_empty());
+        assert_eq!(results.len(), 2);
         let json = String::from_utf8(reply.to_json()).unwrap();
         assert!(json.contains("\"metric.rows_in\":3"), "{json}");
         assert!(json.contains("\"metric.groups_out\":2"), "{json}");
@@ -260,7 +274,7 @@ mod tests {
     #[test]
     fn an_engine_limit_is_an_engine_error() {
         let mut h = handler(Phase::Reduce, 1);
-        h.feed(BODY);
+        feed(&mut h, BODY);
         let err = h.answer(&request(true)).unwrap_err();
         assert!(
             matches!(
@@ -274,9 +288,9 @@ mod tests {
     #[test]
     fn a_malformed_body_is_a_body_error() {
         let mut h = handler(Phase::Map, 10);
-        h.feed(b"process_name,process\nRegSvcs.exe,");
-        h.feed(&vec![b'x'; crate::body::MAX_FIELD_BYTES + 1]);
-        h.feed(b"\n");
+        feed(&mut h, b"process_name,process\nRegSvcs.exe,");
+        feed(&mut h, &vec![b'x'; crate::body::MAX_FIELD_BYTES + 1]);
+        feed(&mut h, b"\n");
         let err = h.answer(&request(true)).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Body(_)), "{err:?}");
     }

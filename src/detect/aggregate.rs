@@ -1,7 +1,7 @@
 //! The group table: BY-tuple keys to mergeable count/min/max accumulators, and the output row order.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 /// `count`, `min(_time)`, `max(_time)` of one group. Merging two accumulators
 /// equals accumulating the union of their inputs, which is what lets the map
@@ -59,32 +59,63 @@ pub enum GroupLimit {
 /// times a multivalue field cannot exhaust memory.
 pub const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
 
+/// What the table keeps per group besides its key bytes, in bytes: the
+/// [`Group`] record, about two hash slots at the table's load, and the
+/// sort index. README "Limits" quotes it with the key bytes per group.
+pub const GROUP_OVERHEAD_BYTES: usize = std::mem::size_of::<Group>() + 2 * 4 + 4;
+
+/// One group: where its key lies in the arena, its hash, which of its
+/// values look numeric (decided once, for the sort), and its accumulator.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: u32,
+    len: u32,
+    hash: u32,
+    numeric: u32,
+    acc: Acc,
+}
+
 /// Groups keyed by their encoded BY tuple.
+///
+/// Every key lives in one byte arena, back to back; a group is a small
+/// fixed record pointing into it, and an open-addressing table of group
+/// numbers finds a key by its hash. Nothing is allocated per group, so
+/// building and dropping a table of a million groups costs a few large
+/// allocations, not millions of small ones.
 #[derive(Debug, Clone)]
 pub struct Groups {
-    map: HashMap<Box<[u8]>, Acc>,
+    arena: Vec<u8>,
+    groups: Vec<Group>,
+    /// Group number + 1 per slot, 0 when empty; a power of two long.
+    slots: Vec<u32>,
     limit: usize,
-    bytes: usize,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Groups {
     /// An empty table holding at most `limit` groups.
     pub fn new(limit: usize) -> Groups {
         Groups {
-            map: HashMap::new(),
-            limit,
-            bytes: 0,
+            arena: Vec::new(),
+            groups: Vec::new(),
+            slots: Vec::new(),
+            limit: limit.min(u32::MAX as usize - 1),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
     /// Number of groups.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.groups.len()
     }
 
     /// True when there are no groups.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.groups.is_empty()
+    }
+
+    fn key(&self, g: &Group) -> &[u8] {
+        &self.arena[g.start as usize..(g.start + g.len) as usize]
     }
 
     /// Merges `acc` into the group of the encoded `key` (see [`encode_part`]).
@@ -94,49 +125,438 @@ impl Groups {
     /// [`GroupLimit`] when the key is new and the table is full; nothing is
     /// dropped silently.
     pub fn add(&mut self, key: &[u8], acc: &Acc) -> Result<(), GroupLimit> {
-        if let Some(slot) = self.map.get_mut(key) {
-            slot.merge(acc);
-            return Ok(());
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(key);
+        let tag = (hash >> 32) as u32;
+        if !self.slots.is_empty() {
+            let mask = self.slots.len() - 1;
+            let mut at = hash as usize & mask;
+            loop {
+                let slot = self.slots[at];
+                if slot == 0 {
+                    break;
+                }
+                let g = self.groups[slot as usize - 1];
+                if g.hash == tag && self.key(&g) == key {
+                    self.groups[slot as usize - 1].acc.merge(acc);
+                    return Ok(());
+                }
+                at = (at + 1) & mask;
+            }
         }
-        if self.map.len() >= self.limit {
+        if self.groups.len() >= self.limit {
             return Err(GroupLimit::Count(self.limit));
         }
-        if self.bytes + key.len() > MAX_GROUP_KEY_BYTES {
+        if self.arena.len() + key.len() > MAX_GROUP_KEY_BYTES {
             return Err(GroupLimit::Bytes(MAX_GROUP_KEY_BYTES));
         }
-        self.bytes += key.len();
-        self.map.insert(key.into(), *acc);
+        if (self.groups.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let numeric = Parts::new(key)
+            .take(32)
+            .enumerate()
+            .fold(0u32, |m, (i, v)| {
+                m | (u32::from(parse_number(&v).is_some()) << i)
+            });
+        let group = Group {
+            start: self.arena.len() as u32,
+            len: key.len() as u32,
+            hash: tag,
+            numeric,
+            acc: *acc,
+        };
+        self.arena.extend_from_slice(key);
+        self.groups.push(group);
+        let n = self.groups.len() as u32;
+        self.place(hash, n);
         Ok(())
     }
 
-    /// Takes every group out, sorted by the BY tuple.
-    pub fn drain_sorted(&mut self) -> Vec<(Vec<Vec<u8>>, Acc)> {
-        self.bytes = 0;
-        let mut rows: Vec<(Vec<Vec<u8>>, Acc)> = self
-            .map
-            .drain()
-            .map(|(key, acc)| (decode_key(&key), acc))
-            .collect();
-        rows.sort_by(|a, b| compare_tuples(&a.0, &b.0));
-        rows
+    fn place(&mut self, hash: u64, n: u32) {
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = n;
+    }
+
+    /// Doubles the slot table (at least 1024 slots) and re-places every group.
+    fn grow(&mut self) {
+        use std::hash::BuildHasher;
+        let len = (self.slots.len() * 2).max(1024);
+        self.slots = vec![0; len];
+        for i in 0..self.groups.len() {
+            let hash = self.hasher.hash_one(self.key(&self.groups[i]));
+            self.place(hash, i as u32 + 1);
+        }
+    }
+
+    /// Takes every group out, sorted by the BY tuple; the table is left empty.
+    pub fn take_sorted(&mut self) -> Sorted {
+        let arena = std::mem::take(&mut self.arena);
+        let groups = std::mem::take(&mut self.groups);
+        self.slots = Vec::new();
+        let order = sort_groups(&arena, &groups);
+        Sorted {
+            arena,
+            groups,
+            order,
+        }
     }
 }
 
-/// Appends one BY value to an encoded key: a 4-byte length, then the bytes.
+/// Groups in output order, taken out of a [`Groups`] table.
+#[derive(Debug, Clone, Default)]
+pub struct Sorted {
+    arena: Vec<u8>,
+    groups: Vec<Group>,
+    order: Vec<u32>,
+}
+
+impl Sorted {
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when there are no groups.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The groups in order: each one's BY values and accumulator.
+    pub fn iter(&self) -> impl Iterator<Item = (Parts<'_>, &Acc)> + '_ {
+        self.keys().map(|(key, acc)| (Parts::new(key), acc))
+    }
+
+    /// The groups in order: each one's key (its BY values as CSV cells,
+    /// each followed by a comma; see [`encode_part`]) and accumulator.
+    pub fn keys(&self) -> impl Iterator<Item = (&[u8], &Acc)> + '_ {
+        self.order.iter().map(|&i| {
+            let g = &self.groups[i as usize];
+            let key = &self.arena[g.start as usize..(g.start + g.len) as usize];
+            (key, &g.acc)
+        })
+    }
+
+    /// The bytes of all keys.
+    pub fn key_bytes(&self) -> usize {
+        self.arena.len()
+    }
+}
+
+/// The group numbers in Splunk's order.
+///
+/// A radix sort over each group's key in an order-preserving byte form (see
+/// [`digit`]), sixteen bytes at a time: sort by the next sixteen bytes, then
+/// each run of equal ones by the sixteen after, skipping the bytes a run
+/// shares. Each level reads a group's key once, so the sort touches the
+/// arena a few times per group, not once per comparison; deep runs (long
+/// shared values) finish with the comparison sort.
+fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
+    // What a level needs of a group, in the item itself: one random read
+    // (its key bytes) per group per level.
+    let mut items: Vec<Item> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Item {
+            digit: 0,
+            start: g.start,
+            len: g.len,
+            numeric: g.numeric,
+            index: i as u32,
+        })
+        .collect();
+    let key = |i: &Item| &arena[i.start as usize..(i.start + i.len) as usize];
+    // (start, end, depth) of the runs still to sort.
+    let mut runs = vec![(0usize, items.len(), 0usize)];
+    while let Some((start, end, mut depth)) = runs.pop() {
+        let run = &mut items[start..end];
+        if run.len() < 2 {
+            continue;
+        }
+        if depth > 512 {
+            run.sort_unstable_by(|a, b| {
+                compare_groups(arena, &groups[a.index as usize], &groups[b.index as usize])
+            });
+            continue;
+        }
+        loop {
+            for item in run.iter_mut() {
+                item.digit = digit(key(item), item.numeric, depth);
+            }
+            // Skip sixteen bytes at a time while the whole run shares them.
+            if run.iter().all(|i| i.digit == run[0].digit) && depth <= 512 {
+                depth += 16;
+                continue;
+            }
+            break;
+        }
+        run.sort_unstable_by_key(|i| i.digit);
+        let mut i = 0;
+        while i < run.len() {
+            let mut j = i + 1;
+            while j < run.len() && run[j].digit == run[i].digit {
+                j += 1;
+            }
+            if j - i > 1 {
+                runs.push((start + i, start + j, depth + 16));
+            }
+            i = j;
+        }
+    }
+    items.into_iter().map(|i| i.index).collect()
+}
+
+/// One group being sorted: its current digit and where its key is.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    digit: u128,
+    start: u32,
+    len: u32,
+    numeric: u32,
+    index: u32,
+}
+
+/// Sixteen bytes, from `depth` on, of a key's order-preserving form, as a
+/// big-endian number (zeros past its end). The form: per value, a class
+/// byte (0 for a number, 1 for text, as numbers sort first), for a number
+/// its `f64` in eight total-order bytes, then the value's bytes with `0x00`
+/// written as `00 01`, then `00 00`. Comparing forms bytewise is comparing
+/// the tuples with [`compare_values`]: the terminator sorts below every
+/// byte, so a shorter value sorts first, and equal numbers fall back to
+/// their bytes.
+fn digit(key: &[u8], numeric: u32, depth: usize) -> u128 {
+    let mut d = Digit {
+        out: 0,
+        filled: 0,
+        pos: 0,
+        depth,
+    };
+    for (i, v) in Parts::new(key).enumerate() {
+        let v = &*v;
+        let number = if i < 32 {
+            numeric >> i & 1 == 1
+        } else {
+            parse_number(v).is_some()
+        };
+        let nuls = if memchr::memchr(0, v).is_some() {
+            memchr::memchr_iter(0, v).count()
+        } else {
+            0
+        };
+        let len = 1 + if number { 8 } else { 0 } + v.len() + nuls + 2;
+        if d.pos + len <= depth {
+            d.pos += len;
+            continue;
+        }
+        d.emit(u8::from(!number));
+        if number {
+            let bits = parse_number(v).unwrap_or(0.0).to_bits();
+            let bits = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | 1 << 63
+            };
+            for b in bits.to_be_bytes() {
+                d.emit(b);
+            }
+        }
+        // Skip straight to `depth` inside a NUL-free value.
+        let mut rest = v;
+        if nuls == 0 && d.pos < depth {
+            let skip = (depth - d.pos).min(rest.len());
+            d.pos += skip;
+            rest = &rest[skip..];
+        }
+        for &b in rest {
+            d.emit(b);
+            if b == 0 {
+                d.emit(1);
+            }
+            if d.filled == 16 {
+                return d.out;
+            }
+        }
+        d.emit(0);
+        d.emit(0);
+        if d.filled == 16 {
+            return d.out;
+        }
+    }
+    d.out
+}
+
+/// The state of one [`digit`]: bytes are counted from the form's start and
+/// kept from `depth` on.
+struct Digit {
+    out: u128,
+    filled: usize,
+    pos: usize,
+    depth: usize,
+}
+
+impl Digit {
+    #[inline]
+    fn emit(&mut self, b: u8) {
+        if self.pos >= self.depth && self.filled < 16 {
+            self.out |= u128::from(b) << (120 - 8 * self.filled);
+            self.filled += 1;
+        }
+        self.pos += 1;
+    }
+}
+
+/// Two groups in Splunk's order, with each value's number-or-text class
+/// taken from the group (decided once when it was added), so a comparison
+/// parses a number only when two different numeric values meet.
+fn compare_groups(arena: &[u8], a: &Group, b: &Group) -> Ordering {
+    let key = |g: &Group| Parts::new(&arena[g.start as usize..(g.start + g.len) as usize]);
+    let (mut x, mut y) = (key(a), key(b));
+    let mut i = 0u32;
+    loop {
+        let (u, v) = match (x.next(), y.next()) {
+            (Some(u), Some(v)) => (u, v),
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+        };
+        let (u, v) = (&*u, &*v);
+        let class = |g: &Group, v: &[u8]| {
+            if i < 32 {
+                g.numeric >> i & 1 == 1
+            } else {
+                parse_number(v).is_some()
+            }
+        };
+        let o = match (class(a, u), class(b, v)) {
+            (true, true) if u == v => Ordering::Equal,
+            (true, true) => compare_numbers(u, v),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => u.cmp(v),
+        };
+        if o.is_ne() {
+            return o;
+        }
+        i += 1;
+    }
+}
+
+/// Two values that both parse as numbers, as [`compare_values`] orders
+/// them: short runs of plain digits (exact in an `f64`) as integers, anything
+/// else parsed.
+fn compare_numbers(a: &[u8], b: &[u8]) -> Ordering {
+    let digits = |v: &[u8]| v.len() <= 15 && v.iter().all(u8::is_ascii_digit);
+    if digits(a) && digits(b) {
+        let int = |v: &[u8]| v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        return int(a).cmp(&int(b)).then_with(|| a.cmp(b));
+    }
+    compare_values(a, b)
+}
+
+/// Appends one BY value to an encoded key: the value as a CSV cell, then
+/// a comma. The key is thus the front of the group's output row, ready to
+/// be copied out; CSV cells decode unambiguously, so it is also a faithful
+/// key. A cell is quoted when the value holds a comma, quote or line break,
+/// or starts or ends with whitespace (splunkd strips unquoted padding, SDK
+/// issue #336); `"` is doubled inside quotes.
 pub fn encode_part(key: &mut Vec<u8>, value: &[u8]) {
-    let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-    key.extend_from_slice(&len.to_le_bytes());
-    key.extend_from_slice(&value[..len as usize]);
+    csv_cell(key, value);
+    key.push(b',');
 }
 
-fn decode_key(mut key: &[u8]) -> Vec<Vec<u8>> {
-    let mut parts = Vec::new();
-    while let Some((len, rest)) = key.split_first_chunk::<4>() {
-        let len = (u32::from_le_bytes(*len) as usize).min(rest.len());
-        parts.push(rest[..len].to_vec());
-        key = &rest[len..];
+/// Writes `value` as one CSV cell, quoted as [`encode_part`] describes.
+pub fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
+    if !needs_quotes(value) {
+        out.extend_from_slice(value);
+        return;
     }
-    parts
+    out.push(b'"');
+    let mut rest = value;
+    while let Some(q) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=q]);
+        out.push(b'"');
+        rest = &rest[q + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// The length [`csv_cell`] writes for `value`.
+pub fn csv_cell_len(value: &[u8]) -> usize {
+    if needs_quotes(value) {
+        2 + value.len() + memchr::memchr_iter(b'"', value).count()
+    } else {
+        value.len()
+    }
+}
+
+fn needs_quotes(value: &[u8]) -> bool {
+    // A branch-free fold over the bytes, which the compiler vectorises.
+    let special = value.iter().fold(false, |s, &b| {
+        s | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r')
+    });
+    special
+        || value.first().is_some_and(u8::is_ascii_whitespace)
+        || value.last().is_some_and(u8::is_ascii_whitespace)
+}
+
+/// The values of an encoded key, in order, decoded from their CSV cells
+/// (borrowed unless a value holds a `"`).
+#[derive(Debug, Clone)]
+pub struct Parts<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    fn new(key: &'a [u8]) -> Parts<'a> {
+        Parts { rest: key }
+    }
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = Cow<'a, [u8]>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Cow<'a, [u8]>> {
+        let rest = self.rest;
+        if rest.is_empty() {
+            return None;
+        }
+        if rest[0] != b'"' {
+            let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+            self.rest = rest.get(end + 1..).unwrap_or(&[]);
+            return Some(Cow::Borrowed(&rest[..end]));
+        }
+        // A quoted cell: it ends at a quote followed by the comma.
+        let mut owned: Option<Vec<u8>> = None;
+        let mut from = 1;
+        loop {
+            let Some(q) = memchr::memchr(b'"', &rest[from..]).map(|q| from + q) else {
+                // Not written by `encode_part`; take what is there.
+                self.rest = &[];
+                return Some(Cow::Borrowed(&rest[1..]));
+            };
+            if rest.get(q + 1) == Some(&b'"') {
+                owned
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&rest[from..=q]);
+                from = q + 2;
+                continue;
+            }
+            self.rest = rest.get(q + 2..).unwrap_or(&[]);
+            return Some(match owned {
+                None => Cow::Borrowed(&rest[1..q]),
+                Some(mut buf) => {
+                    buf.extend_from_slice(&rest[from..q]);
+                    Cow::Owned(buf)
+                }
+            });
+        }
+    }
 }
 
 /// Compares BY tuples field by field with [`compare_values`].
@@ -261,12 +681,77 @@ mod tests {
     #[test]
     fn keys_round_trip_including_empty_parts() {
         let mut g = Groups::new(10);
-        g.add(&key(&["x", "", "y,z"]), &Acc::default()).unwrap();
-        let rows = g.drain_sorted();
-        assert_eq!(rows[0].0, vec![b"x".to_vec(), vec![], b"y,z".to_vec()]);
+        let long = "l".repeat(300);
+        g.add(&key(&["x", "", "y,z", &long]), &Acc::default())
+            .unwrap();
+        let rows = drain(&mut g);
+        assert_eq!(
+            rows[0].0,
+            vec![b"x".to_vec(), vec![], b"y,z".to_vec(), long.into_bytes()]
+        );
+    }
+
+    fn drain(g: &mut Groups) -> Vec<(Vec<Vec<u8>>, Acc)> {
+        g.take_sorted()
+            .iter()
+            .map(|(parts, acc)| (parts.map(|p| p.into_owned()).collect(), *acc))
+            .collect()
+    }
+
+    #[test]
+    fn groups_sort_as_compare_tuples_orders_them() {
+        let values = [
+            "10",
+            "9",
+            "-1",
+            "1e1",
+            "010",
+            "b",
+            "B",
+            "",
+            "1.5",
+            "a b",
+            "99999999999999999",
+        ];
+        let mut g = Groups::new(1000);
+        let mut want = Vec::new();
+        for x in values {
+            for y in values {
+                g.add(&key(&[x, y]), &Acc::default()).unwrap();
+                want.push(vec![x.as_bytes().to_vec(), y.as_bytes().to_vec()]);
+            }
+        }
+        want.sort_by(|a, b| compare_tuples(a, b));
+        let got: Vec<Vec<Vec<u8>>> = drain(&mut g).into_iter().map(|r| r.0).collect();
+        assert_eq!(got, want);
     }
 
     proptest! {
+        #[test]
+        fn the_radix_sort_orders_as_compare_tuples(
+            rows in prop::collection::vec(
+                prop::collection::vec(
+                    prop::sample::select(vec!["", "0", "-0", "1", "01", "1.0", "10", "9", "-2.5", "1e3", "a", "A", "ab", "a\0", "a\0b", "aaaaaaaaaaaa", "aaaaaaaaaaab", "x y", "12345678901234567890"]),
+                    3,
+                ),
+                0..60,
+            ),
+        ) {
+            let mut g = Groups::new(1000);
+            let mut want: Vec<Vec<Vec<u8>>> = Vec::new();
+            for r in &rows {
+                let parts: Vec<&str> = r.to_vec();
+                g.add(&key(&parts), &Acc::default()).unwrap();
+                let t: Vec<Vec<u8>> = parts.iter().map(|p| p.as_bytes().to_vec()).collect();
+                if !want.contains(&t) {
+                    want.push(t);
+                }
+            }
+            want.sort_by(|a, b| compare_tuples(a, b));
+            let got: Vec<Vec<Vec<u8>>> = drain(&mut g).into_iter().map(|r| r.0).collect();
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn merge_of_accumulations_equals_accumulation_of_union(
             a in prop::collection::vec((0u8..3, 0.0f64..1e6), 0..20),
@@ -280,13 +765,13 @@ mod tests {
                 g
             };
             let mut merged = fold(&a);
-            for (k, acc) in fold(&b).drain_sorted() {
+            for (k, acc) in drain(&mut fold(&b)) {
                 let mut kk = Vec::new();
                 encode_part(&mut kk, &k[0]);
                 merged.add(&kk, &acc).unwrap();
             }
             let all: Vec<_> = a.iter().chain(&b).cloned().collect();
-            prop_assert_eq!(merged.drain_sorted(), fold(&all).drain_sorted());
+            prop_assert_eq!(drain(&mut merged), drain(&mut fold(&all)));
         }
     }
 }

@@ -55,6 +55,29 @@ impl<'a> Values<'a> {
         one.into_iter().chain(many.iter().map(|v| v.as_ref()))
     }
 
+    /// Number of values (0 when null).
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Null => 0,
+            Values::One(_) => 1,
+            Values::Many(list) => list.len(),
+        }
+    }
+
+    /// True when there is no value (as [`Values::is_null`]).
+    pub fn is_empty(&self) -> bool {
+        self.is_null()
+    }
+
+    /// The value at `i`; empty past the end.
+    pub fn nth(&self, i: usize) -> &[u8] {
+        match self {
+            Values::Null => &[],
+            Values::One(v) => v,
+            Values::Many(list) => list.get(i).map_or(&[][..], |v| v.as_ref()),
+        }
+    }
+
     /// True when any value satisfies `f`.
     pub fn any(&self, f: impl Fn(&[u8]) -> bool) -> bool {
         self.iter().any(f)

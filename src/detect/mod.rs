@@ -10,18 +10,22 @@ mod aggregate;
 mod event;
 mod filter;
 mod render;
+mod schema;
 mod spec;
 
 pub use aggregate::{
-    compare_tuples, compare_values, parse_number, Acc, GroupLimit, Groups, MAX_GROUP_KEY_BYTES,
+    compare_tuples, compare_values, csv_cell, csv_cell_len, parse_number, Acc, GroupLimit, Groups,
+    Parts, Sorted, GROUP_OVERHEAD_BYTES, MAX_GROUP_KEY_BYTES,
 };
 pub use event::{OwnedRow, Row, Values};
 pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
 pub use render::{number, BadFormat, TimeRender};
+pub use schema::Schema;
 pub use spec::{
     is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES,
 };
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -68,7 +72,11 @@ pub struct Config {
     pub trusted_partials: bool,
 }
 
-/// Default for [`Config::max_groups`]: one million groups.
+/// Default for [`Config::max_groups`]: one million groups. A group holds
+/// about its output row plus [`GROUP_OVERHEAD_BYTES`]; with Sysmon and
+/// tstats rows (300 to 650 bytes) a search at this limit peaks at 0.4 to
+/// 0.6 GiB (README "Performance", Memory), which a search head can spare,
+/// while more distinct groups than this is rarely a detection's output.
 pub const DEFAULT_MAX_GROUPS: usize = 1_000_000;
 
 /// Most group memberships one row may produce (the product of its multivalue
@@ -155,6 +163,8 @@ pub struct Stats {
 
 impl Stats {
     /// True when `rows_in = rows_kept + rows_filtered + rows_dropped_*`.
+    /// [`Engine`] keeps it true by construction (one function counts every
+    /// row); this is the check tests and fuzzers make.
     pub fn balanced(&self) -> bool {
         self.rows_in
             == self.rows_kept
@@ -164,19 +174,23 @@ impl Stats {
             && self.rows_matched
                 == self.rows_kept + self.rows_dropped_missing + self.rows_dropped_regex
     }
+}
 
-    /// Adds another process's or chunk's counts.
-    pub fn merge(&mut self, other: &Stats) {
-        self.rows_in += other.rows_in;
-        self.rows_matched += other.rows_matched;
-        self.rows_filtered += other.rows_filtered;
-        self.rows_dropped_missing += other.rows_dropped_missing;
-        self.rows_dropped_regex += other.rows_dropped_regex;
-        self.rows_kept += other.rows_kept;
-        for (k, v) in &other.missing {
-            *self.missing.entry(k).or_default() += v;
-        }
-    }
+/// What became of one row inside the engine: exactly one of these, and the
+/// accounting is this value counted. Copy-sized; [`Outcome`] is its public,
+/// named form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// It joined at least one group.
+    Kept,
+    /// It did not pass the selection (process, EventID, CIDR, sysmon), or a
+    /// reader skipped it because it lacks [`Engine::needle`].
+    Filtered,
+    /// It passed the selection, but BY fields were null (network mode); bit
+    /// `i` is set for BY field `i`.
+    DroppedMissing(u32),
+    /// It passed the selection, but no `process` value passed the noargs regex.
+    DroppedRegex,
 }
 
 /// What became of one row pushed into the engine, for callers that explain
@@ -202,6 +216,90 @@ pub struct Table {
     pub rows: Vec<Vec<Vec<u8>>>,
 }
 
+/// The engine's output: groups in order, with their BY values and their
+/// rendered `count`, `firstTime`, `lastTime` (and, for partial rows, the
+/// [`PARTIAL_MARKER`]) cells. Held as the group table's arena plus one text
+/// buffer, so writing a million rows allocates nothing per row.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    columns: Vec<&'static str>,
+    sorted: Sorted,
+    /// The trailing cells of every row, back to back.
+    text: Vec<u8>,
+    /// Where each trailing cell ends in `text`, `tail` per row.
+    ends: Vec<u32>,
+    tail: usize,
+}
+
+impl Results {
+    /// Column names: the BY fields, then the trailing cells.
+    pub fn columns(&self) -> &[&'static str] {
+        &self.columns
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The rows in order; each yields its cells, one per column.
+    pub fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Cow<'_, [u8]>> + '_> + '_ {
+        self.sorted
+            .iter()
+            .enumerate()
+            .map(move |(n, (parts, _))| parts.chain(self.tails(n).map(Cow::Borrowed)))
+    }
+
+    /// The rows in order, as the CSV of their BY cells (each followed by a
+    /// comma, ready to copy out) and their trailing cells.
+    pub fn csv_rows(&self) -> impl Iterator<Item = (&[u8], impl Iterator<Item = &[u8]> + '_)> + '_ {
+        self.sorted
+            .keys()
+            .enumerate()
+            .map(move |(n, (key, _))| (key, self.tails(n)))
+    }
+
+    /// Bytes of the BY cells of all rows, as [`Results::csv_rows`] gives them.
+    pub fn csv_key_bytes(&self) -> usize {
+        self.sorted.key_bytes()
+    }
+
+    /// The trailing cells of row `n`.
+    fn tails(&self, n: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let ends = &self.ends[n * self.tail..(n + 1) * self.tail];
+        let first = if n == 0 {
+            0
+        } else {
+            self.ends[n * self.tail - 1] as usize
+        };
+        ends.iter().scan(first, move |from, &end| {
+            let cell = &self.text[*from..end as usize];
+            *from = end as usize;
+            Some(cell)
+        })
+    }
+
+    /// The same rows as an owned [`Table`] (for small outputs: offline
+    /// rendering and tests).
+    pub fn to_table(&self) -> Table {
+        Table {
+            columns: self.columns.iter().map(|c| c.to_string()).collect(),
+            rows: self
+                .rows()
+                .map(|cells| cells.map(Cow::into_owned).collect())
+                .collect(),
+        }
+    }
+}
+
+/// Where the engine's fields are, as indexes: [`Engine::fields`] positions
+/// for the extra fields, BY-list positions for the BY fields the
+/// predicates read. Resolved once, in [`Engine::new`].
 #[derive(Debug, Clone, Copy)]
 struct Extras {
     time: usize,
@@ -214,13 +312,26 @@ struct Extras {
     vendor: Option<usize>,
     product: Option<usize>,
     marker: Option<usize>,
+    /// BY positions (both modes' lists have them; see `Engine::new`).
+    process_name: usize,
+    dest_ip: Option<usize>,
+    original_file_name: Option<usize>,
+    process: Option<usize>,
+    /// BY positions the CIM fill writes (noargs only).
+    fill_unknown: [Option<usize>; 4],
+    fill_names: [(Option<usize>, Option<usize>); 2],
+    vendor_product: Option<usize>,
 }
+
+/// The longest BY list ([`NOARGS_BY`]); values of one row live on the stack.
+const MAX_BY: usize = 20;
+const _: () = assert!(NETWORK_BY.len() <= MAX_BY && NOARGS_BY.len() <= MAX_BY);
 
 /// The detection engine for one process.
 #[derive(Debug)]
 pub struct Engine {
     cfg: Config,
-    fields: Vec<&'static str>,
+    schema: Schema,
     extras: Extras,
     dest: DestFilter,
     regex: Regex,
@@ -240,7 +351,8 @@ enum Shape {
 impl Engine {
     /// A new engine with an empty group table.
     pub fn new(cfg: Config) -> Engine {
-        let mut fields: Vec<&'static str> = cfg.mode.by_fields().to_vec();
+        let by = cfg.mode.by_fields();
+        let mut fields: Vec<&'static str> = by.to_vec();
         let mut push = |name: &'static str| {
             fields.push(name);
             fields.len() - 1
@@ -259,6 +371,8 @@ impl Engine {
             (None, None)
         };
         let marker = cfg.trusted_partials.then(|| push(PARTIAL_MARKER));
+        let at = |name: &str| by.iter().position(|f| *f == name);
+        let fill = |name: &str| at(name).filter(|_| fills);
         let extras = Extras {
             time,
             count,
@@ -270,6 +384,17 @@ impl Engine {
             vendor,
             product,
             marker,
+            // Both BY lists hold process_name (a spec.rs test pins it).
+            process_name: at("process_name").unwrap_or(0),
+            dest_ip: at("dest_ip"),
+            original_file_name: at("original_file_name"),
+            process: at("process"),
+            fill_unknown: ["dest", "user", "process", "parent_process"].map(fill),
+            fill_names: [
+                (fill("process_name"), at("process")),
+                (fill("parent_process_name"), at("parent_process")),
+            ],
+            vendor_product: fill("vendor_product"),
         };
         let regex = Regex::new(cfg.binary.noargs_pattern()).unwrap_or_else(|_| {
             // The two patterns are constants covered by unit tests.
@@ -278,8 +403,8 @@ impl Engine {
         Engine {
             dest: DestFilter::new(cfg.cidrs),
             groups: Groups::new(cfg.max_groups),
+            schema: Schema::new(fields, &cfg),
             cfg,
-            fields,
             extras,
             regex,
             stats: Stats::default(),
@@ -296,21 +421,28 @@ impl Engine {
 
     /// The field names the engine reads, in the index order [`Row::get`] uses.
     pub fn fields(&self) -> &[&'static str] {
-        &self.fields
+        self.schema.fields()
+    }
+
+    /// What a reader needs to hand rows to this engine: fields, the column
+    /// names each may arrive under, the needle and the partial marker.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
     }
 
     /// The fields splunkd must extract and send for this engine, as a
     /// getinfo `required_fields` list: every field it reads ([`Engine::fields`])
-    /// plain, then, unless it is never prefixed ([`is_unprefixed`]), under the
-    /// mode's data-model prefix ([`Mode::prefixes`]). Never `_raw`: no field
-    /// list holds it.
+    /// plain, then under the other names the [`Schema`] says it may arrive
+    /// as (the mode's data-model prefix, [`Mode::prefixes`], unless the field
+    /// is never prefixed, [`is_unprefixed`]). Never `_raw`: no field list
+    /// holds it.
     pub fn required_fields(&self) -> Vec<String> {
-        let prefixes = self.cfg.mode.prefixes();
-        let mut out = Vec::with_capacity(self.fields.len() * (1 + prefixes.len()));
-        for field in &self.fields {
-            out.push(field.to_string());
-            if !is_unprefixed(field) {
-                out.extend(prefixes.iter().map(|p| format!("{p}{field}")));
+        let s = &self.schema;
+        let mut out = Vec::with_capacity(s.len() * 2);
+        for i in 0..s.len() {
+            if let Some((plain, prefixed)) = s.names(i).split_last() {
+                out.push(plain.clone());
+                out.extend(prefixed.iter().cloned());
             }
         }
         out
@@ -322,23 +454,17 @@ impl Engine {
     /// fill derives `process_name` from `process`. Readers use it to skip rows
     /// without decoding them; such rows go to [`Engine::skip`].
     pub fn needle(&self) -> &'static str {
-        self.cfg.binary.exe()
+        self.schema.needle()
     }
 
     /// Counts rows that a reader skipped because they lack [`Engine::needle`].
     pub fn skip(&mut self, rows: u64) {
-        self.stats.rows_in += rows;
-        self.stats.rows_filtered += rows;
+        self.account(Admit::Filtered, rows);
     }
 
     /// The accounting so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
-    }
-
-    /// Number of groups held.
-    pub fn groups(&self) -> usize {
-        self.groups.len()
     }
 
     /// Filters one row and adds its group memberships.
@@ -347,7 +473,7 @@ impl Engine {
     ///
     /// A group or membership limit was reached.
     pub fn push<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
-        self.push_outcome(row).map(|_| ())
+        self.push_admit(row).map(|_| ())
     }
 
     /// As [`Engine::push`], and says what became of the row.
@@ -356,35 +482,121 @@ impl Engine {
     ///
     /// A group or membership limit was reached.
     pub fn push_outcome<R: Row + ?Sized>(&mut self, row: &R) -> Result<Outcome, Error> {
-        self.stats.rows_in += 1;
-        let shape = self.shape(row);
-        if self.extras.marker.is_some_and(|i| !row.get(i).is_null()) {
-            let count = match row.get(self.extras.count) {
-                Values::One(v) => parse_number(v).unwrap_or(0.0),
-                _ => 0.0,
-            };
-            return self.push_partial(row, Shape::Aggregated(count));
-        }
-        let x = self.extras;
-        if self.cfg.sysmon {
-            let st = x.sourcetype.map_or(Values::Null, |i| row.get(i));
-            let src = x.source.map_or(Values::Null, |i| row.get(i));
-            if !filter::sysmon(&st, &src) {
-                self.stats.rows_filtered += 1;
-                return Ok(Outcome::Filtered);
+        Ok(match self.push_admit(row)? {
+            Admit::Kept => Outcome::Kept,
+            Admit::Filtered => Outcome::Filtered,
+            Admit::DroppedRegex => Outcome::RegexRejected,
+            Admit::DroppedMissing(fields) => Outcome::MissingFields(
+                (self.cfg.mode.by_fields().iter().enumerate().take(32))
+                    .filter(|(i, _)| fields >> i & 1 == 1)
+                    .map(|(_, name)| *name)
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The admit path, then the accounting.
+    fn push_admit<R: Row + ?Sized>(&mut self, row: &R) -> Result<Admit, Error> {
+        let admit = self.admit(row)?;
+        self.account(admit, 1);
+        Ok(admit)
+    }
+
+    /// The one place rows are counted: `rows` rows that ended as `admit`.
+    fn account(&mut self, admit: Admit, rows: u64) {
+        let s = &mut self.stats;
+        s.rows_in += rows;
+        match admit {
+            Admit::Filtered => s.rows_filtered += rows,
+            Admit::Kept => s.rows_kept += rows,
+            Admit::DroppedRegex => s.rows_dropped_regex += rows,
+            Admit::DroppedMissing(fields) => {
+                s.rows_dropped_missing += rows;
+                let by = self.cfg.mode.by_fields();
+                for (i, name) in by.iter().enumerate().take(32) {
+                    if fields >> i & 1 == 1 {
+                        *s.missing.entry(name).or_default() += rows;
+                    }
+                }
             }
         }
-        match self.cfg.mode {
-            Mode::Network => self.push_network(row, shape),
-            Mode::Noargs => self.push_noargs(row, shape),
+        if admit != Admit::Filtered {
+            s.rows_matched += rows;
         }
     }
 
-    fn shape<R: Row + ?Sized>(&self, row: &R) -> Shape {
-        let count = || match row.get(self.extras.count) {
-            Values::One(v) => parse_number(v),
-            _ => None,
+    /// The admit path every row takes, network, noargs or partial: select,
+    /// read the BY values, apply the null and regex rules, join the groups.
+    fn admit<R: Row + ?Sized>(&mut self, row: &R) -> Result<Admit, Error> {
+        let x = self.extras;
+        let partial = x.marker.is_some_and(|i| !row.get(i).is_null());
+        let shape = if partial {
+            Shape::Aggregated(first_number(&row.get(x.count)).unwrap_or(0.0))
+        } else {
+            self.shape(row)
         };
+        let by = self.cfg.mode.by_fields();
+        let mut values: [Values<'_>; MAX_BY] = std::array::from_fn(|i| {
+            if i < by.len() {
+                row.get(i)
+            } else {
+                Values::Null
+            }
+        });
+        let values = &mut values[..by.len()];
+        // This command's own partials were selected by the map phase.
+        if !partial {
+            if self.cfg.cim_fill && self.cfg.mode == Mode::Noargs {
+                self.fill(row, values);
+            }
+            if !self.selected(row, shape, values) {
+                return Ok(Admit::Filtered);
+            }
+        }
+        // Network (stats): a null BY field drops the event. Noargs (tstats
+        // fillnull_value=null): it is the string "null".
+        let mut missing = 0u32;
+        for (i, v) in values.iter_mut().enumerate() {
+            if v.is_null() {
+                match self.cfg.mode {
+                    Mode::Network => missing |= 1 << i.min(31),
+                    Mode::Noargs => *v = Values::One(b"null"),
+                }
+            }
+        }
+        if missing != 0 {
+            return Ok(Admit::DroppedMissing(missing));
+        }
+        // `regex process=...` runs after stats, on each group's single
+        // `process` value; filtering the values first gives the same groups.
+        if let (false, Mode::Noargs, Some(p)) = (partial, self.cfg.mode, x.process) {
+            let regex = &self.regex;
+            values[p] = match std::mem::replace(&mut values[p], Values::Null) {
+                Values::One(v) if regex.is_match(v) => Values::One(v),
+                Values::Many(list) => {
+                    let kept: Vec<_> = list.into_iter().filter(|v| regex.is_match(v)).collect();
+                    if kept.is_empty() {
+                        Values::Null
+                    } else {
+                        Values::Many(kept)
+                    }
+                }
+                _ => Values::Null,
+            };
+            if values[p].is_null() {
+                return Ok(Admit::DroppedRegex);
+            }
+        }
+        let acc = self.row_acc(row, shape);
+        self.add_memberships(values, &acc)?;
+        if matches!(shape, Shape::Event) && acc.first_time().is_none() {
+            self.untimed += 1;
+        }
+        Ok(Admit::Kept)
+    }
+
+    fn shape<R: Row + ?Sized>(&self, row: &R) -> Shape {
+        let count = || first_number(&row.get(self.extras.count));
         match self.cfg.input {
             InputShape::Events => Shape::Event,
             InputShape::Aggregated => Shape::Aggregated(count().unwrap_or(1.0)),
@@ -392,209 +604,102 @@ impl Engine {
         }
     }
 
-    fn push_network<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
+    /// The detection's selection, before any BY-field rule.
+    fn selected<R: Row + ?Sized>(&self, row: &R, shape: Shape, values: &[Values<'_>]) -> bool {
+        let x = &self.extras;
+        if self.cfg.sysmon {
+            let get = |f: Option<usize>| f.map_or(Values::Null, |i| row.get(i));
+            if !filter::sysmon(&get(x.sourcetype), &get(x.source)) {
+                return false;
+            }
+        }
         let exe = self.cfg.binary.exe();
-        let event_ok = match (shape, self.extras.event_id) {
-            (Shape::Event, Some(i)) => row.get(i).any(|v| v == b"3"),
-            _ => true,
-        };
-        let by = self.cfg.mode.by_fields();
-        let dest_ip = by.iter().position(|f| *f == "dest_ip").map(|i| row.get(i));
-        let process_name = by
-            .iter()
-            .position(|f| *f == "process_name")
-            .map(|i| row.get(i));
-        let selected = event_ok
-            && process_name.is_some_and(|p| filter::equals(&p, exe))
-            && dest_ip.is_some_and(|d| d.is_null() || self.dest.passes(&d));
-        if !selected {
-            self.stats.rows_filtered += 1;
-            return Ok(Outcome::Filtered);
-        }
-        self.stats.rows_matched += 1;
-        let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
-        let mut missing = Vec::new();
-        for (name, v) in by.iter().zip(&values) {
-            if v.is_null() {
-                *self.stats.missing.entry(name).or_default() += 1;
-                missing.push(*name);
+        let process_name = filter::equals(&values[x.process_name], exe);
+        match self.cfg.mode {
+            Mode::Network => {
+                let event_ok = match (shape, x.event_id) {
+                    (Shape::Event, Some(i)) => row.get(i).any(|v| v == b"3"),
+                    _ => true,
+                };
+                let dest = x.dest_ip.map_or(&Values::Null, |i| &values[i]);
+                event_ok && process_name && (dest.is_null() || self.dest.passes(dest))
+            }
+            Mode::Noargs => {
+                let ofn = x.original_file_name.map_or(&Values::Null, |i| &values[i]);
+                process_name || filter::equals(ofn, self.cfg.binary.original_file_name())
             }
         }
-        if !missing.is_empty() {
-            self.stats.rows_dropped_missing += 1;
-            return Ok(Outcome::MissingFields(missing));
-        }
-        let acc = self.row_acc(row, shape);
-        let lists: Vec<Vec<&[u8]>> = values.iter().map(|v| v.iter().collect()).collect();
-        self.add_memberships(&lists, &acc)?;
-        self.note_untimed(shape, &acc);
-        self.stats.rows_kept += 1;
-        Ok(Outcome::Kept)
     }
 
-    /// Merges one map-phase partial row: its BY fields are final values.
-    fn push_partial<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
-        self.stats.rows_matched += 1;
-        let by = self.cfg.mode.by_fields();
-        let values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
-        let null_fill = self.cfg.mode == Mode::Noargs;
-        let mut missing = Vec::new();
-        let lists: Vec<Vec<&[u8]>> = by
-            .iter()
-            .zip(&values)
-            .map(|(name, v)| {
-                if v.is_null() {
-                    if !null_fill {
-                        *self.stats.missing.entry(name).or_default() += 1;
-                        missing.push(*name);
-                    }
-                    vec![&b"null"[..]]
-                } else {
-                    v.iter().collect()
-                }
-            })
-            .collect();
-        if !missing.is_empty() {
-            self.stats.rows_dropped_missing += 1;
-            return Ok(Outcome::MissingFields(missing));
-        }
-        let acc = self.row_acc(row, shape);
-        self.add_memberships(&lists, &acc)?;
-        self.stats.rows_kept += 1;
-        Ok(Outcome::Kept)
-    }
-
-    fn push_noargs<R: Row + ?Sized>(&mut self, row: &R, shape: Shape) -> Result<Outcome, Error> {
-        let by = self.cfg.mode.by_fields();
-        let mut values: Vec<Values<'_>> = (0..by.len()).map(|i| row.get(i)).collect();
-        if self.cfg.cim_fill {
-            self.fill(row, &mut values);
-        }
-        let at = |name: &str| by.iter().position(|f| *f == name);
-        let (Some(pn), Some(ofn), Some(proc_i)) =
-            (at("process_name"), at("original_file_name"), at("process"))
-        else {
-            // Unreachable with the noargs field list; the books still balance.
-            self.stats.rows_filtered += 1;
-            return Ok(Outcome::Filtered);
-        };
-        let selected = filter::equals(&values[pn], self.cfg.binary.exe())
-            || filter::equals(&values[ofn], self.cfg.binary.original_file_name());
-        if !selected {
-            self.stats.rows_filtered += 1;
-            return Ok(Outcome::Filtered);
-        }
-        self.stats.rows_matched += 1;
-        // tstats fillnull_value=null: a null BY field is the string "null".
-        let mut lists: Vec<Vec<&[u8]>> = values
-            .iter()
-            .map(|v| {
-                if v.is_null() {
-                    vec![&b"null"[..]]
-                } else {
-                    v.iter().collect()
-                }
-            })
-            .collect();
-        // `regex process=...` runs after stats, on each group's single
-        // `process` value; filtering the values first gives the same groups.
-        lists[proc_i].retain(|p| self.regex.is_match(p));
-        if lists[proc_i].is_empty() {
-            self.stats.rows_dropped_regex += 1;
-            return Ok(Outcome::RegexRejected);
-        }
-        let acc = self.row_acc(row, shape);
-        self.add_memberships(&lists, &acc)?;
-        self.note_untimed(shape, &acc);
-        self.stats.rows_kept += 1;
-        Ok(Outcome::Kept)
-    }
-
-    fn note_untimed(&mut self, shape: Shape, acc: &Acc) {
-        if matches!(shape, Shape::Event) && acc.first_time().is_none() {
-            self.untimed += 1;
-        }
-    }
-
+    /// The CIM Endpoint data-model fills (`cim_fill=t`, noargs).
     fn fill<'a, R: Row + ?Sized>(&self, row: &'a R, values: &mut [Values<'a>]) {
-        let by = self.cfg.mode.by_fields();
-        let at = |name: &str| by.iter().position(|f| *f == name);
-        for name in ["dest", "user", "process", "parent_process"] {
-            if let Some(i) = at(name) {
-                let v = std::mem::replace(&mut values[i], Values::Null);
-                values[i] = filter::unknown_if_null(v);
-            }
+        let x = &self.extras;
+        for i in x.fill_unknown.into_iter().flatten() {
+            let v = std::mem::replace(&mut values[i], Values::Null);
+            values[i] = filter::unknown_if_null(v);
         }
-        for (name, cmd) in [
-            ("process_name", "process"),
-            ("parent_process_name", "parent_process"),
-        ] {
-            if let (Some(i), Some(c)) = (at(name), at(cmd)) {
+        for (name, cmd) in x.fill_names {
+            if let (Some(i), Some(c)) = (name, cmd) {
                 let cmd = values[c].clone();
                 let v = std::mem::replace(&mut values[i], Values::Null);
                 values[i] = filter::name_from_command_line(v, &cmd);
             }
         }
-        if let Some(i) = at("vendor_product") {
+        if let Some(i) = x.vendor_product {
             let get = |f: Option<usize>| f.map_or(Values::Null, |f| row.get(f));
-            let (vendor, product) = (get(self.extras.vendor), get(self.extras.product));
-            let sourcetype = get(self.extras.sourcetype);
+            let (vendor, product) = (get(x.vendor), get(x.product));
+            let sourcetype = get(x.sourcetype);
             let v = std::mem::replace(&mut values[i], Values::Null);
             values[i] = filter::vendor_product(v, &vendor, &product, &sourcetype);
         }
     }
 
     fn row_acc<R: Row + ?Sized>(&self, row: &R, shape: Shape) -> Acc {
-        let numbers = |i: usize| {
-            let v = row.get(i);
-            let list: Vec<f64> = v.iter().filter_map(parse_number).collect();
-            list
+        let numbers = |i: usize, f: &mut dyn FnMut(f64)| {
+            row.get(i).iter().filter_map(parse_number).for_each(f);
         };
         let mut acc = Acc::default();
         match shape {
             Shape::Event => {
                 acc.count = 1.0;
-                for t in numbers(self.extras.time) {
+                numbers(self.extras.time, &mut |t| {
                     acc.first = acc.first.min(t);
                     acc.last = acc.last.max(t);
-                }
+                });
             }
             Shape::Aggregated(count) => {
                 acc.count = count;
-                for t in numbers(self.extras.first) {
-                    acc.first = acc.first.min(t);
-                }
-                for t in numbers(self.extras.last) {
-                    acc.last = acc.last.max(t);
-                }
+                numbers(self.extras.first, &mut |t| acc.first = acc.first.min(t));
+                numbers(self.extras.last, &mut |t| acc.last = acc.last.max(t));
             }
         }
         acc
     }
 
-    fn add_memberships(&mut self, lists: &[Vec<&[u8]>], acc: &Acc) -> Result<(), Error> {
-        let total = lists
+    fn add_memberships(&mut self, values: &[Values<'_>], acc: &Acc) -> Result<(), Error> {
+        let total = values
             .iter()
-            .try_fold(1usize, |n, l| n.checked_mul(l.len()))
+            .try_fold(1usize, |n, v| n.checked_mul(v.len()))
             .unwrap_or(usize::MAX);
         if total > MAX_MEMBERSHIPS_PER_ROW {
             return Err(Error::TooManyMemberships { count: total });
         }
         // Refuse before building keys whose sizes alone would pass the cap.
-        let widest: usize = lists
+        let widest: usize = values
             .iter()
-            .map(|l| 4 + l.iter().map(|v| v.len()).max().unwrap_or(0))
+            .map(|v| 4 + v.iter().map(<[u8]>::len).max().unwrap_or(0))
             .sum();
         if widest.saturating_mul(total) > MAX_GROUP_KEY_BYTES {
             return Err(Error::GroupsTooLarge {
                 limit: MAX_GROUP_KEY_BYTES,
             });
         }
-        let mut index = vec![0usize; lists.len()];
+        let mut index = [0usize; MAX_BY];
+        let index = &mut index[..values.len()];
         for _ in 0..total {
             self.key.clear();
-            for (list, &i) in lists.iter().zip(&index) {
-                encode_part(&mut self.key, list[i]);
+            for (v, &i) in values.iter().zip(index.iter()) {
+                encode_part(&mut self.key, v.nth(i));
             }
             self.groups
                 .add(&self.key, acc)
@@ -603,9 +708,9 @@ impl Engine {
                     GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
                 })?;
             // Odometer over the value lists: the cartesian product, no dedup.
-            for (slot, list) in index.iter_mut().zip(lists).rev() {
+            for (slot, v) in index.iter_mut().zip(values).rev() {
                 *slot += 1;
-                if *slot < list.len() {
+                if *slot < v.len() {
                     break;
                 }
                 *slot = 0;
@@ -614,75 +719,70 @@ impl Engine {
         Ok(())
     }
 
-    fn columns(&self) -> Vec<String> {
-        self.cfg
-            .mode
-            .by_fields()
-            .iter()
-            .chain(AGGREGATES.iter())
-            .map(|s| s.to_string())
-            .collect()
+    fn columns(&self, partial: bool) -> Vec<&'static str> {
+        let by = self.cfg.mode.by_fields().iter();
+        let marker = partial.then_some(PARTIAL_MARKER);
+        by.chain(AGGREGATES.iter()).copied().chain(marker).collect()
     }
 
     /// Takes the groups accumulated so far as partial rows for the reduce
     /// phase: the BY fields, `count`, `firstTime`/`lastTime` as epoch
     /// seconds, and [`PARTIAL_MARKER`] = 1. The table is left empty.
-    pub fn drain_partials(&mut self) -> Table {
-        let mut columns = self.columns();
-        columns.push(PARTIAL_MARKER.to_string());
-        let rows = self
-            .groups
-            .drain_sorted()
-            .into_iter()
-            .map(|(mut key, acc)| {
-                key.push(number(acc.count).into_bytes());
-                key.push(
-                    acc.first_time()
-                        .map(number)
-                        .unwrap_or_default()
-                        .into_bytes(),
-                );
-                key.push(acc.last_time().map(number).unwrap_or_default().into_bytes());
-                key.push(b"1".to_vec());
-                key
-            })
-            .collect();
-        Table { columns, rows }
+    pub fn drain_partials(&mut self) -> Results {
+        self.results(true)
     }
 
     /// The final result: every group, sorted by its BY tuple, with
-    /// `firstTime`/`lastTime` rendered. The table is left empty.
-    ///
-    /// # Errors
-    ///
-    /// A time cannot be rendered in the configured format.
-    pub fn finish(&mut self) -> Result<Table, Error> {
-        let mut rows = Vec::with_capacity(self.groups.len());
+    /// `firstTime`/`lastTime` rendered. The table is left empty. A time the
+    /// format cannot render keeps its epoch number (see
+    /// [`Engine::time_warning`]).
+    pub fn finish(&mut self) -> Results {
+        self.results(false)
+    }
+
+    fn results(&mut self, partial: bool) -> Results {
+        use std::io::Write;
+        let sorted = self.groups.take_sorted();
+        let tail = if partial { 4 } else { 3 };
+        let mut text = Vec::with_capacity(sorted.len() * 48);
+        let mut ends = Vec::with_capacity(sorted.len() * tail);
         let mut unrenderable = 0u64;
-        for (mut key, acc) in self.groups.drain_sorted() {
-            let mut render = |t: Option<f64>| -> Vec<u8> {
-                match t.map(|t| (t, self.cfg.time.time(t))) {
-                    None => Vec::new(),
-                    Some((_, Ok(text))) => text.into_bytes(),
-                    // A time past the calendar (a millisecond epoch, say)
-                    // keeps its number rather than failing the search.
-                    Some((t, Err(_))) => {
-                        unrenderable += 1;
-                        number(t).into_bytes()
+        let mut end = |text: &Vec<u8>| ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        for (_, acc) in sorted.iter() {
+            // Writing into a Vec cannot fail.
+            let _ = write!(text, "{}", number(acc.count));
+            end(&text);
+            for t in [acc.first_time(), acc.last_time()] {
+                match t {
+                    None => {}
+                    Some(t) if partial => {
+                        let _ = write!(text, "{}", number(t));
                     }
+                    Some(t) => match self.cfg.time.time(t) {
+                        Ok(s) => text.extend_from_slice(s.as_bytes()),
+                        // A time past the calendar (a millisecond epoch,
+                        // say) keeps its number rather than failing the search.
+                        Err(_) => {
+                            unrenderable += 1;
+                            let _ = write!(text, "{}", number(t));
+                        }
+                    },
                 }
-            };
-            let (first, last) = (render(acc.first_time()), render(acc.last_time()));
-            key.push(number(acc.count).into_bytes());
-            key.push(first);
-            key.push(last);
-            rows.push(key);
+                end(&text);
+            }
+            if partial {
+                text.push(b'1');
+                end(&text);
+            }
         }
         self.unrenderable += unrenderable;
-        Ok(Table {
-            columns: self.columns(),
-            rows,
-        })
+        Results {
+            columns: self.columns(partial),
+            sorted,
+            text,
+            ends,
+            tail,
+        }
     }
 
     /// A WARN text when some firstTime/lastTime could not be rendered and
@@ -693,6 +793,16 @@ impl Engine {
                 "{} firstTime/lastTime values are outside the calendar and were left as epoch seconds (is _time in milliseconds?)",
                 self.unrenderable
             )
+        })
+    }
+
+    /// A WARN text when kept events had no numeric `_time`: they count, but
+    /// a group made only of such events shows firstTime/lastTime empty.
+    pub fn untimed_warning(&self) -> Option<String> {
+        let n = self.untimed;
+        (n > 0).then(|| {
+            let noun = if n == 1 { "event has" } else { "events have" };
+            format!("{n} kept {noun} no numeric _time; they are counted, and groups made only of them show firstTime and lastTime empty")
         })
     }
 
@@ -721,6 +831,14 @@ impl Engine {
         Some(format!(
             "{n} {exe} {noun} dropped because {what}; check the Sysmon add-on version and its CIM field extractions"
         ))
+    }
+}
+
+/// The first value, as a number.
+fn first_number(v: &Values<'_>) -> Option<f64> {
+    match v {
+        Values::One(v) => parse_number(v),
+        _ => None,
     }
 }
 

@@ -100,7 +100,7 @@ fn result(mode: Mode, rows: &[Vec<(String, Vec<String>)>]) -> (Table, Stats) {
     let mut e = engine(mode, |_| {});
     push_all(&mut e, rows);
     let stats = e.stats().clone();
-    (e.finish().unwrap(), stats)
+    (e.finish().to_table(), stats)
 }
 
 fn col(t: &Table, name: &str) -> Vec<String> {
@@ -293,14 +293,14 @@ fn regasm_twins() {
             ]),
         ],
     );
-    let t = e.finish().unwrap();
+    let t = e.finish().to_table();
     assert_eq!(col(&t, "process"), ["RegAsm.exe"]);
     let mut e = engine(Mode::Network, |c| c.binary = Binary::Regasm);
     push_all(
         &mut e,
         &[net_event(&[]), net_event(&[("process_name", "regasm.exe")])],
     );
-    assert_eq!(col(&e.finish().unwrap(), "process_name"), ["regasm.exe"]);
+    assert_eq!(col(&e.finish().to_table(), "process_name"), ["regasm.exe"]);
 }
 
 #[test]
@@ -312,13 +312,13 @@ fn cim_fill_derives_process_name_and_unknowns() {
     let mut plain = engine(Mode::Noargs, |_| {});
     push_all(&mut plain, std::slice::from_ref(&row));
     assert_eq!(
-        plain.finish().unwrap().rows.len(),
+        plain.finish().to_table().rows.len(),
         0,
         "without fills there is no process_name"
     );
     let mut filled = engine(Mode::Noargs, |c| c.cim_fill = true);
     push_all(&mut filled, &[row]);
-    let t = filled.finish().unwrap();
+    let t = filled.finish().to_table();
     assert_eq!(col(&t, "process_name"), ["regsvcs.exe"]);
     assert_eq!(col(&t, "dest"), ["unknown"]);
     assert_eq!(col(&t, "parent_process_name"), ["unknown"]);
@@ -339,7 +339,7 @@ fn sysmon_gate() {
     set(&mut bad, "source", "WinEventLog:Security");
     push_all(&mut e, &[ok, bad, net_event(&[("src_port", "2")])]);
     assert_eq!(e.stats().rows_filtered, 2);
-    assert_eq!(e.finish().unwrap().rows.len(), 1);
+    assert_eq!(e.finish().to_table().rows.len(), 1);
 }
 
 #[test]
@@ -433,7 +433,7 @@ fn map_partials_merge_to_the_single_process_result_even_for_multivalue() {
     for part in [&rows[..1], &rows[1..]] {
         let mut map = engine(Mode::Network, |_| {});
         push_all(&mut map, part);
-        let partial = map.drain_partials();
+        let partial = map.drain_partials().to_table();
         for r in &partial.rows {
             let fields = partial
                 .columns
@@ -450,7 +450,7 @@ fn map_partials_merge_to_the_single_process_result_even_for_multivalue() {
                 .unwrap();
         }
     }
-    assert_eq!(reduce.finish().unwrap(), single);
+    assert_eq!(reduce.finish().to_table(), single);
     assert_eq!(
         single.rows.len(),
         4,
@@ -520,7 +520,7 @@ proptest! {
         for w in bounds.windows(2) {
             let mut map = engine(Mode::Network, |_| {});
             push_all(&mut map, &rows[w[0]..w[1]]);
-            let partial = map.drain_partials();
+            let partial = map.drain_partials().to_table();
             for r in &partial.rows {
                 let fields = partial.columns.iter().zip(r)
                     .map(|(c, v)| (c.clone(), vec![String::from_utf8_lossy(v).into_owned()]))
@@ -529,6 +529,59 @@ proptest! {
                 reduce.push(&MapRow { names: names.clone(), fields }).unwrap();
             }
         }
-        prop_assert_eq!(reduce.finish().unwrap(), expected);
+        prop_assert_eq!(reduce.finish().to_table(), expected);
     }
+}
+
+#[test]
+fn kept_events_without_a_numeric_time_warn_and_show_empty_times() {
+    let untimed = net_event(&[("_time", ""), ("src_port", "1")]);
+    let rendered = net_event(&[("_time", "2023-11-14 22:13:20"), ("src_port", "2")]);
+    let timed = net_event(&[("src_port", "3")]);
+    let mut e = engine(Mode::Network, |_| {});
+    assert!(e.untimed_warning().is_none());
+    push_all(&mut e, &[untimed, rendered, timed]);
+    let warning = e.untimed_warning().unwrap();
+    assert!(
+        warning.starts_with("2 kept events have no numeric _time"),
+        "{warning}"
+    );
+    let t = e.finish().to_table();
+    assert_eq!(col(&t, "firstTime"), ["", "", "2023-11-14T22:13:20"]);
+    assert_eq!(col(&t, "lastTime"), ["", "", "2023-11-14T22:13:20"]);
+    assert_eq!(col(&t, "count"), ["1", "1", "1"]);
+}
+
+#[test]
+fn push_says_what_became_of_each_row_and_the_books_balance() {
+    let mut e = engine(Mode::Network, |_| {});
+    let names = e.fields().to_vec();
+    let mut push = |fields: Vec<(String, Vec<String>)>| {
+        e.push_outcome(&MapRow {
+            names: names.clone(),
+            fields: fields.into_iter().collect(),
+        })
+        .unwrap()
+    };
+    assert_eq!(push(net_event(&[])), Outcome::Kept);
+    assert_eq!(
+        push(net_event(&[("process_name", "cmd.exe")])),
+        Outcome::Filtered
+    );
+    let missing = push(net_event(&[("user", ""), ("dest", "")]));
+    assert_eq!(missing, Outcome::MissingFields(vec!["dest", "user"]));
+    e.skip(2);
+    let s = e.stats();
+    assert!(s.balanced(), "{s:?}");
+    assert_eq!((s.rows_in, s.rows_kept, s.rows_filtered), (5, 1, 3));
+    assert_eq!(s.missing.get("user"), Some(&1));
+    let mut n = engine(Mode::Noargs, |_| {});
+    let names = n.fields().to_vec();
+    let row = MapRow {
+        names,
+        fields: proc_event(&[("process", "RegSvcs.exe /u x.dll")])
+            .into_iter()
+            .collect(),
+    };
+    assert_eq!(n.push_outcome(&row).unwrap(), Outcome::RegexRejected);
 }

@@ -8,7 +8,8 @@ use super::input::{self, Item};
 use super::replay::{describe_reply, split};
 use super::run::time_text;
 use super::sysmon::Model;
-use crate::body::{write_records, Record};
+use super::Record;
+use crate::body::write_records;
 use crate::command::{Outcome, Session};
 use crate::detect::Mode;
 

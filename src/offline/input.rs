@@ -7,8 +7,8 @@ use flate2::read::MultiGzDecoder;
 
 use super::evtx::{self, Place};
 use super::sysmon::{self, Kind, Model};
+use super::Record;
 use super::{jsonl, tabular, xml};
-use crate::body::Record;
 
 /// Read buffer for input files: 64 KiB.
 const READ_CAPACITY_BYTES: usize = 64 << 10;

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::input::ReadError;
-use crate::body::Record;
+use super::Record;
 
 /// Keys of the non-row lines in Splunk's JSON export (progress, messages).
 const EXPORT_KEYS: [&str; 6] = [

@@ -23,3 +23,6 @@ pub fn say(text: &str) -> u8 {
         Err(_) => 1,
     }
 }
+
+/// One input record: (column name, values) pairs; several values make a multivalue cell.
+pub type Record = crate::body::NamedValues;

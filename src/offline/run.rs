@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use super::input::{self, Format, Item, ReadError};
 use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
-use crate::body::Record;
-use crate::detect::{is_unprefixed, parse_number, Engine, Mode, Outcome, OwnedRow, Table};
+use super::Record;
+use crate::detect::{parse_number, Engine, Mode, Outcome, OwnedRow, Table};
 use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
 /// What `run --help` says above the flags.
@@ -286,18 +286,9 @@ impl Runner {
     /// A runner for validated options.
     pub fn new(options: &Options) -> Runner {
         let engine = Engine::new(options.config.clone());
-        let prefixes = engine.config().mode.prefixes();
-        let names = engine
-            .fields()
-            .iter()
-            .map(|f| {
-                let mut list: Vec<String> = Vec::new();
-                if !is_unprefixed(f) {
-                    list.extend(prefixes.iter().map(|p| format!("{p}{f}")));
-                }
-                list.push(f.to_string());
-                list
-            })
+        let schema = engine.schema();
+        let names = (0..schema.len())
+            .map(|i| schema.names(i).to_vec())
             .collect();
         let time = engine.fields().iter().position(|f| *f == "_time");
         Runner {
@@ -454,7 +445,7 @@ impl Runner {
     ///
     /// A time cannot be rendered.
     pub fn finish(mut self) -> Result<Report, String> {
-        let table = self.engine.finish().map_err(|e| e.to_string())?;
+        let table = self.engine.finish().to_table();
         let summary = self.summary(table.rows.len());
         Ok(Report { table, summary })
     }
@@ -540,6 +531,7 @@ impl Runner {
         for w in [
             self.engine.missing_field_warning(),
             self.engine.time_warning(),
+            self.engine.untimed_warning(),
         ]
         .into_iter()
         .flatten()

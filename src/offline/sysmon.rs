@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::xml::XmlEvent;
-use crate::body::Record;
+use super::Record;
 use crate::detect::{Mode, NETWORK_BY, NOARGS_BY, SYSMON_SOURCETYPE};
 
 /// The provider name of Sysmon events.

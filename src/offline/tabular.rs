@@ -5,7 +5,8 @@ use std::io::BufRead;
 use csv::ByteRecord;
 
 use super::input::ReadError;
-use crate::body::{decode_mv, Record, MAX_FIELD_BYTES};
+use super::Record;
+use crate::body::{decode_mv, MAX_FIELD_BYTES};
 
 /// Reads CSV text and calls `each(line, record)` for every row. Empty cells
 /// are null and left out of the record; a non-empty `__mv_x` cell that

@@ -16,6 +16,12 @@ pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 /// Where a streamed body goes: called with each piece, in order.
 pub type BodySink<'a> = &'a mut dyn FnMut(&[u8]);
 
+/// Where a streamed body goes: pieces to a sink, or a reader to a callback.
+enum Body<'a> {
+    Pieces(BodySink<'a>),
+    Reader(&'a mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>),
+}
+
 /// The largest metadata accepted: 16 MiB. Real metadata is a few KB (the
 /// search string is the largest part); JSON parsing costs many times the
 /// text's size, so metadata gets a much lower cap than bodies.
@@ -125,13 +131,30 @@ impl<R: BufRead> ChunkReader<R> {
         chunk: &mut Chunk,
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<bool, Error> {
-        self.read_chunk_inner(chunk, Some(sink))
+        self.read_chunk_inner(chunk, Some(Body::Pieces(sink)))
+    }
+
+    /// Reads the next chunk like [`ChunkReader::read_chunk`], but hands the
+    /// body to `body` as a reader over exactly its bytes, so they can be
+    /// read straight into the caller's buffer (reads at least as large as
+    /// the input buffer bypass it); `chunk.body` is left empty. `body` must
+    /// read until its reader ends; bytes it leaves count as a truncation.
+    ///
+    /// # Errors
+    ///
+    /// As [`ChunkReader::read_chunk`], and any error `body` returns.
+    pub fn read_chunk_into(
+        &mut self,
+        chunk: &mut Chunk,
+        body: &mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>,
+    ) -> Result<bool, Error> {
+        self.read_chunk_inner(chunk, Some(Body::Reader(body)))
     }
 
     fn read_chunk_inner(
         &mut self,
         chunk: &mut Chunk,
-        sink: Option<BodySink<'_>>,
+        sink: Option<Body<'_>>,
     ) -> Result<bool, Error> {
         let start = loop {
             let start = self.offset;
@@ -204,9 +227,26 @@ impl<R: BufRead> ChunkReader<R> {
         self.read_part(&mut chunk.metadata, header.metadata_len, "metadata", start)?;
         match sink {
             None => self.read_part(&mut chunk.body, header.body_len, "body", start)?,
-            Some(sink) => {
+            Some(Body::Pieces(sink)) => {
                 chunk.body.clear();
                 self.stream_part(header.body_len, "body", start, sink)?;
+            }
+            Some(Body::Reader(body)) => {
+                chunk.body.clear();
+                let len = header.body_len;
+                let mut part = (&mut self.inner).take(len);
+                let result = body(&mut part);
+                let got = len - part.limit();
+                self.offset += got;
+                result.map_err(|e| self.error(ErrorKind::Io(e), start))?;
+                if got < len {
+                    let kind = ErrorKind::Truncated {
+                        part: "body",
+                        expected: len,
+                        got,
+                    };
+                    return Err(self.error(kind, start));
+                }
             }
         }
         Ok(true)

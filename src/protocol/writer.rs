@@ -46,6 +46,47 @@ impl<W: Write> ChunkWriter<W> {
         result.map_err(|e| Error::new(ErrorKind::Io(e), self.chunks, start))
     }
 
+    /// Writes one chunk whose body of `body_len` bytes `body` writes
+    /// straight to the output, then flushes: a large reply is never held
+    /// whole in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`ChunkWriter::write_chunk`]; also when `body` writes other than
+    /// `body_len` bytes (the header would lie), reported as an I/O error.
+    pub fn write_chunk_with(
+        &mut self,
+        metadata: &[u8],
+        body_len: usize,
+        body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        self.chunks += 1;
+        let header = format_header(metadata.len(), body_len);
+        let mut counted = Counted {
+            inner: &mut self.inner,
+            n: 0,
+        };
+        let result = counted
+            .write_all(header.as_bytes())
+            .and_then(|()| counted.write_all(metadata))
+            .and_then(|()| {
+                let before = counted.n;
+                body(&mut counted)?;
+                if counted.n - before == body_len {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(format!(
+                        "a reply body announced {body_len} bytes but {} were written",
+                        counted.n - before
+                    )))
+                }
+            })
+            .and_then(|()| counted.flush());
+        let start = self.offset;
+        self.offset += counted.n as u64;
+        result.map_err(|e| Error::new(ErrorKind::Io(e), self.chunks, start))
+    }
+
     /// Number of chunks written so far.
     pub fn chunks(&self) -> u64 {
         self.chunks
@@ -62,6 +103,24 @@ impl<W: Write> ChunkWriter<W> {
     }
 }
 
+/// Counts the bytes written through it.
+struct Counted<'a, W> {
+    inner: &'a mut W,
+    n: usize,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +133,16 @@ mod tests {
             w.into_inner(),
             "chunked 1.0,11,2\n{\"x\":\"ท\"}a\n".as_bytes()
         );
+    }
+
+    #[test]
+    fn streamed_bodies_must_match_their_announced_length() {
+        let mut w = ChunkWriter::new(Vec::new());
+        w.write_chunk_with(b"{}", 3, |o| o.write_all(b"abc"))
+            .unwrap();
+        assert!(w
+            .write_chunk_with(b"{}", 3, |o| o.write_all(b"ab"))
+            .is_err());
+        assert!(w.into_inner().starts_with(b"chunked 1.0,2,3\n{}abc"));
     }
 }

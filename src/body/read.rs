@@ -1,0 +1,533 @@
+//! Bodies in: the header mapped by name, the literal prefilter over a rolling buffer, and kept records decoded for the engine.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use regex::bytes::Regex;
+
+use super::decode::{next_record, Fields};
+use super::mv::decode_mv;
+use super::split::{count_from, record_end};
+use super::{Error, ErrorKind, MAX_FIELD_BYTES};
+use crate::detect::{Row, Schema, Values};
+
+/// Where one logical field is read from: candidate (plain, `__mv_`) column
+/// pairs, most preferred first (`Processes.x` / `All_Traffic.x` before `x`).
+#[derive(Debug, Clone, Default)]
+struct Source {
+    candidates: Vec<(Option<usize>, Option<usize>)>,
+}
+
+/// Maps the engine's field names to the columns of one body's header.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    sources: Vec<Source>,
+    width: usize,
+}
+
+impl Columns {
+    /// Resolves the schema's fields against a header record. Columns are
+    /// matched by name, each field's names tried in the schema's order; the
+    /// first of duplicated names wins.
+    pub fn new(header: &Fields, schema: &Schema) -> Columns {
+        let mut index: HashMap<&[u8], usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            index.entry(name).or_insert(i);
+        }
+        let pair = |name: &str| {
+            let plain = index.get(name.as_bytes()).copied();
+            let mv = index.get(format!("__mv_{name}").as_bytes()).copied();
+            (plain.is_some() || mv.is_some()).then_some((plain, mv))
+        };
+        let sources = (0..schema.len())
+            .map(|i| Source {
+                candidates: schema.names(i).iter().filter_map(|n| pair(n)).collect(),
+            })
+            .collect();
+        Columns {
+            sources,
+            width: header.len(),
+        }
+    }
+
+    /// Number of columns in the header.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// One CSV record seen through [`Columns`].
+#[derive(Debug)]
+pub struct CsvRow<'a> {
+    /// The header mapping.
+    pub columns: &'a Columns,
+    /// The record.
+    pub record: &'a Fields,
+}
+
+impl Row for CsvRow<'_> {
+    fn get(&self, field: usize) -> Values<'_> {
+        let Some(source) = self.columns.sources.get(field) else {
+            return Values::Null;
+        };
+        for &(plain, mv) in &source.candidates {
+            let v = cell(self.record, plain, mv);
+            if !v.is_null() {
+                return v;
+            }
+        }
+        Values::Null
+    }
+}
+
+/// The values of one field: a non-empty `__mv_` cell that decodes strictly
+/// replaces the plain cell; otherwise the plain cell is one value (embedded
+/// newlines and all).
+fn cell<'a>(record: &'a Fields, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
+    if let Some(encoded) = mv.and_then(|i| record.get(i)).filter(|m| !m.is_empty()) {
+        if let Some(list) = decode_mv(encoded) {
+            return Values::from_list(list);
+        }
+    }
+    plain
+        .and_then(|i| record.get(i))
+        .map_or(Values::Null, Values::one)
+}
+
+/// The prefilter's search. A non-empty ASCII needle is found by one
+/// vectorised search for its rarest byte in either case, each candidate then
+/// compared whole ignoring ASCII case: the same matches as the regex
+/// `(?i-u:needle)`, leftmost and non-overlapping, at a fraction of the cost of
+/// a case-insensitive multi-literal search. Anything else uses the regex.
+#[derive(Debug, Clone)]
+pub(crate) enum Needle {
+    Literal {
+        /// The needle in lower case.
+        lower: Vec<u8>,
+        /// The index of the byte searched for.
+        rare: usize,
+    },
+    Regex(Regex),
+}
+
+/// ASCII bytes ranked from the most common in splunkd rows of process and
+/// network events (paths, `.exe` names, IP addresses, quoted command lines);
+/// a byte not listed counts as rarer than all of these. Measured on the
+/// `make bench` streams; it only decides speed, never a match.
+const COMMON: &[u8] = b" ,\".0123456789etaoinsrlcmdpxhuwv:\\/-_fbyg";
+
+impl Needle {
+    pub(crate) fn literal(needle: &[u8]) -> Needle {
+        let lower = needle.to_ascii_lowercase();
+        let rank = |b: u8| COMMON.iter().position(|&c| c == b).unwrap_or(COMMON.len());
+        let rare = (0..lower.len())
+            .max_by_key(|&i| (rank(lower[i]), std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        Needle::Literal { lower, rare }
+    }
+
+    /// The start of the first match at or after `from`.
+    fn find(&self, text: &[u8], from: usize) -> Option<usize> {
+        match self {
+            Needle::Regex(re) => re.find_at(text, from).map(|m| m.start()),
+            Needle::Literal { lower, rare } => {
+                let (lo, up) = (lower[*rare], lower[*rare].to_ascii_uppercase());
+                let mut at = from + rare;
+                while at < text.len() {
+                    let found = if lo == up {
+                        memchr::memchr(lo, &text[at..])
+                    } else {
+                        memchr::memchr2(lo, up, &text[at..])
+                    };
+                    let start = (at + found?) - rare;
+                    if text
+                        .get(start..start + lower.len())
+                        .is_some_and(|w| w.eq_ignore_ascii_case(lower))
+                    {
+                        return Some(start);
+                    }
+                    at = start + rare + 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// The literal's length (a regex needle is never asked).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Needle::Literal { lower, .. } => lower.len(),
+            Needle::Regex(_) => 0,
+        }
+    }
+
+    /// How many bytes before the end of the text a match cut by that end
+    /// may start: all of them for a regex.
+    fn overlap(&self) -> usize {
+        match self {
+            Needle::Literal { lower, .. } => lower.len().saturating_sub(1),
+            Needle::Regex(_) => usize::MAX,
+        }
+    }
+
+    pub(crate) fn is_match(&self, text: &[u8]) -> bool {
+        self.find(text, 0).is_some()
+    }
+
+    /// The starts of the leftmost non-overlapping matches, found lazily
+    /// (the reference the literal search is tested against).
+    #[cfg(test)]
+    pub(crate) fn starts<'a>(&'a self, text: &'a [u8]) -> Starts<'a> {
+        match self {
+            Needle::Regex(re) => Starts::Regex(re.find_iter(text)),
+            Needle::Literal { .. } => Starts::Literal {
+                needle: self,
+                text,
+                from: 0,
+            },
+        }
+    }
+}
+
+/// The iterator of [`Needle::starts`].
+#[cfg(test)]
+pub(crate) enum Starts<'a> {
+    Regex(regex::bytes::Matches<'a, 'a>),
+    Literal {
+        needle: &'a Needle,
+        text: &'a [u8],
+        from: usize,
+    },
+}
+
+#[cfg(test)]
+impl Iterator for Starts<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Starts::Regex(matches) => matches.next().map(|m| m.start()),
+            Starts::Literal { needle, text, from } => {
+                let start = needle.find(text, *from)?;
+                *from = start + needle.len();
+                Some(start)
+            }
+        }
+    }
+}
+
+/// What one body held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BodyCounts {
+    /// Records skipped by the prefilter (they lack the needle).
+    pub skipped: u64,
+    /// Records decoded and handed on.
+    pub decoded: u64,
+    /// Decoded records whose field count differs from the header's.
+    pub ragged: u64,
+}
+
+/// The smallest free space a read is given; the buffer starts at four
+/// times this and grows only when one record does not fit.
+const MIN_READ: usize = 64 << 10;
+
+/// How far the unfinished record at the front of the buffer has been looked at.
+#[derive(Debug, Clone, Copy, Default)]
+struct Carry {
+    /// Bytes scanned for newlines and quotes, and the quote parity there.
+    scanned: usize,
+    odd: bool,
+    /// Whether a needle match starts in it.
+    hit: bool,
+    /// Where the needle search resumes.
+    search: usize,
+}
+
+/// Reads one body: the header, then rows that may match, skipping the rest.
+///
+/// The body's bytes land in one buffer, read straight into it
+/// ([`BodyReader::read_from`]) or copied in ([`BodyReader::feed`]). Each
+/// time more arrive, the complete records in the buffer are processed
+/// where they lie and the unfinished tail is rolled to the front, the way
+/// ripgrep's line buffer works; every byte is split and searched while it
+/// is still in cache, and only the records that hold the needle are kept.
+/// Feeding is pure: it never fails and has no effect outside the reader;
+/// every error surfaces in [`BodyReader::finish`], exactly as a whole-body
+/// read reports it.
+#[derive(Debug)]
+pub struct BodyReader {
+    needle: Needle,
+    bypass: Option<String>,
+    buf: Vec<u8>,
+    /// `buf[..end]` holds bytes not yet processed; it starts a record.
+    end: usize,
+    carry: Carry,
+    /// Kept records, newline-terminated, decoded in `finish`.
+    scratch: Vec<u8>,
+    record: Fields,
+    /// The header record's bytes, once a complete record has been seen.
+    header: Option<Vec<u8>>,
+    /// Every record after the header is kept (the header has the bypass column).
+    decode_all: bool,
+    skipped: u64,
+}
+
+impl BodyReader {
+    /// A reader for an engine's [`Schema`]: its needle, and its partial
+    /// marker as the bypass column.
+    pub fn for_schema(schema: &Schema) -> BodyReader {
+        BodyReader::new(schema.needle(), schema.partial_marker())
+    }
+
+    /// A reader whose prefilter looks for `needle`, ignoring ASCII case.
+    /// Bodies whose header has a `bypass` column are decoded whole.
+    pub fn new(needle: &str, bypass: Option<&str>) -> BodyReader {
+        let pattern = format!("(?i-u:{})", regex::escape(needle));
+        let needle = if !needle.is_empty() && needle.is_ascii() {
+            Needle::literal(needle.as_bytes())
+        } else {
+            Needle::Regex(Regex::new(&pattern).unwrap_or_else(|_| {
+                Regex::new("").expect("the empty pattern always compiles and matches every row")
+            }))
+        };
+        BodyReader {
+            needle,
+            bypass: bypass.map(str::to_string),
+            buf: Vec::new(),
+            end: 0,
+            carry: Carry::default(),
+            scratch: Vec::new(),
+            record: Fields::default(),
+            header: None,
+            decode_all: false,
+            skipped: 0,
+        }
+    }
+
+    /// Parses `body` and calls `row` for every record that contains the
+    /// needle; other records are only counted. A 0-byte or header-only body
+    /// holds no rows.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
+    pub fn read<E: From<Error>>(
+        &mut self,
+        body: &[u8],
+        schema: &Schema,
+        row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+    ) -> Result<BodyCounts, E> {
+        self.begin();
+        self.feed(body);
+        self.finish(schema, row)
+    }
+
+    /// Starts a new body, forgetting anything fed before.
+    pub fn begin(&mut self) {
+        self.end = 0;
+        self.carry = Carry::default();
+        self.scratch.clear();
+        self.header = None;
+        self.decode_all = false;
+        self.skipped = 0;
+    }
+
+    /// Feeds the next piece of the body. Pieces may split a record, a line
+    /// end or the needle anywhere.
+    pub fn feed(&mut self, mut piece: &[u8]) {
+        while !piece.is_empty() {
+            let room = self.room();
+            let n = room.len().min(piece.len());
+            room[..n].copy_from_slice(&piece[..n]);
+            self.filled(n);
+            piece = &piece[n..];
+        }
+    }
+
+    /// Reads the rest of the body from `src` (until it returns 0) straight
+    /// into the buffer, as [`BodyReader::feed`] would take it.
+    ///
+    /// # Errors
+    ///
+    /// A read error other than `Interrupted`; what was read before it stays fed.
+    pub fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+        loop {
+            match src.read(self.room()) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.filled(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The free end of the buffer, at least [`MIN_READ`] bytes.
+    fn room(&mut self) -> &mut [u8] {
+        if self.buf.len() - self.end < MIN_READ {
+            let len = (self.buf.len() * 2).max(4 * MIN_READ);
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `n` more bytes are in the buffer: processes every complete record,
+    /// then rolls the unfinished one to the front.
+    fn filled(&mut self, n: usize) {
+        self.end += n;
+        let done = self.process();
+        if done > 0 {
+            self.buf.copy_within(done..self.end, 0);
+            self.end -= done;
+        }
+    }
+
+    /// The one loop over the buffer: walks the complete records of
+    /// `buf[..end]`, keeping the header, the records a needle match starts
+    /// in (every record, under the bypass column) and counting the others,
+    /// and returns where the unfinished last record starts. Past the header,
+    /// the records before each match are only counted, in one pass.
+    fn process(&mut self) -> usize {
+        let text = &self.buf[..self.end];
+        let Carry {
+            mut scanned,
+            mut odd,
+            mut hit,
+            mut search,
+        } = self.carry;
+        let mut pos = 0;
+        loop {
+            let every = self.header.is_none() || self.decode_all;
+            if !every && !hit {
+                match self.needle.find(text, search.max(pos)) {
+                    // A match inside the part already scanned lies in this record.
+                    Some(h) if h < scanned => hit = true,
+                    Some(h) => {
+                        let scan = count_from(&text[..h], pos, scanned, odd);
+                        self.skipped += scan.records;
+                        (pos, scanned, odd, hit) = (scan.last_start, h, scan.odd, true);
+                    }
+                    None => {
+                        let scan = count_from(text, pos, scanned, odd);
+                        self.skipped += scan.records;
+                        pos = scan.last_start;
+                        // A match cut by the end may start in the last
+                        // needle-length bytes.
+                        search = text.len().saturating_sub(self.needle.overlap());
+                        (scanned, odd) = (text.len(), scan.odd);
+                        break;
+                    }
+                }
+            }
+            let Some(end) = record_end(text, scanned, &mut odd) else {
+                scanned = text.len();
+                break;
+            };
+            let rec = &text[pos..end];
+            if rec != b"\n" && rec != b"\r\n" {
+                if self.header.is_none() {
+                    self.decode_all =
+                        header_done(&mut self.header, &mut self.record, &self.bypass, rec);
+                } else if self.decode_all || hit {
+                    keep(&mut self.scratch, rec);
+                } else {
+                    self.skipped += 1;
+                }
+            }
+            (pos, scanned, odd, hit, search) = (end, end, false, false, end);
+        }
+        self.carry = Carry {
+            scanned: scanned - pos,
+            odd,
+            hit,
+            search: search.saturating_sub(pos),
+        };
+        pos
+    }
+
+    /// Ends the body fed since [`BodyReader::begin`]: decodes the header and
+    /// the kept records, and calls `row` for each.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
+    pub fn finish<E: From<Error>>(
+        &mut self,
+        schema: &Schema,
+        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+    ) -> Result<BodyCounts, E> {
+        // The last record: no final newline, or a quote left open.
+        let tail = &self.buf[..self.end];
+        if !tail.is_empty() && tail != b"\n" && tail != b"\r\n" {
+            let hit = self.carry.hit || self.needle.is_match(tail);
+            if self.header.is_none() {
+                self.decode_all =
+                    header_done(&mut self.header, &mut self.record, &self.bypass, tail);
+            } else if self.decode_all || hit {
+                keep(&mut self.scratch, tail);
+            } else {
+                self.skipped += 1;
+            }
+        }
+        self.end = 0;
+        self.carry = Carry::default();
+        let mut counts = BodyCounts::default();
+        let Some(header_text) = self.header.take() else {
+            return Ok(counts);
+        };
+        let mut header = Fields::default();
+        parse_one(&header_text, &mut header).map_err(|kind| Error::new(kind, 0))?;
+        let columns = Columns::new(&header, schema);
+        counts.skipped = self.skipped;
+        let mut pos = 0;
+        while next_record(&self.scratch, &mut pos, &mut self.record) {
+            let len = self.record.widest();
+            if len > MAX_FIELD_BYTES {
+                let kind = ErrorKind::FieldTooLarge {
+                    len,
+                    limit: MAX_FIELD_BYTES,
+                };
+                return Err(Error::new(kind, counts.decoded + 1).into());
+            }
+            if self.record.len() != columns.width() {
+                counts.ragged += 1;
+            }
+            counts.decoded += 1;
+            row(&CsvRow {
+                columns: &columns,
+                record: &self.record,
+            })?;
+        }
+        Ok(counts)
+    }
+}
+
+/// Keeps the header record's bytes; whether every later record is kept
+/// (the header has the `bypass` column).
+fn header_done(
+    header: &mut Option<Vec<u8>>,
+    record: &mut Fields,
+    bypass: &Option<String>,
+    rec: &[u8],
+) -> bool {
+    *header = Some(rec.to_vec());
+    bypass
+        .as_ref()
+        .is_some_and(|b| parse_one(rec, record).is_ok() && record.iter().any(|c| c == b.as_bytes()))
+}
+
+/// Copies a kept record into the scratch buffer, newline-terminated.
+fn keep(scratch: &mut Vec<u8>, rec: &[u8]) {
+    scratch.extend_from_slice(rec);
+    if !rec.ends_with(b"\n") {
+        scratch.push(b'\n');
+    }
+}
+
+fn parse_one(text: &[u8], record: &mut Fields) -> Result<(), ErrorKind> {
+    if next_record(text, &mut 0, record) {
+        Ok(())
+    } else {
+        Err(ErrorKind::EmptyHeader)
+    }
+}
