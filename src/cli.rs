@@ -83,10 +83,10 @@ fn serve() -> u8 {
     let output = io::BufWriter::with_capacity(1 << 16, stdout);
     match Session::new(input, output).run() {
         Outcome::Done | Outcome::Closed => 0,
-        Outcome::Failed(msg) => {
-            // One terse line, the message as sent (it names the command):
-            // splunkd copies every stderr line into search.log.
-            eprintln!("{}", one_line(&msg));
+        Outcome::Failed(err) => {
+            // One terse line, the message as sent: splunkd copies every
+            // stderr line into search.log.
+            eprintln!("{}", one_line(&crate::command::tagged(&err)));
             1
         }
     }

@@ -1,148 +1,84 @@
-//! The exchange with splunkd (getinfo, then execute until end of input) and the only place that decides how a failure reaches Splunk.
+//! The connection to splunkd: requests in, replies out (teed into a recording under `record=t`), getinfo to a `Plan`, execute to its handler, and the one place a failure becomes the ERROR reply.
+//!
+//! # Layout
+//!
+//! - `plan.rs`: the getinfo request to the reply, the engine, the phase and
+//!   whether to record.
+//! - `execute.rs`: each execute body through the [`Sink`] into the engine,
+//!   and its answer.
+//! - `record.rs`: the `record=t` files and the redacted getinfo chunk.
+//! - `error.rs`: [`Error`], with one `Display`, and the [`tagged`] prefix.
+//!
+//! # One execute chunk, stdin to stdout
+//!
+//! `cli.rs` hands stdin and stdout to [`Session::run`]; `protocol/reader.rs`
+//! reads the chunk and hands its body, as a reader over exactly its bytes,
+//! to the handler's [`Sink`] (`command/execute.rs`), which splits and
+//! prefilters it in `body/`; the handler pushes the rows into `detect/` and
+//! hands the reply and its results back here, and `protocol/writer.rs`
+//! writes them, the CSV streamed by `body/`. Each module calls only
+//! downwards: `command` into `protocol`, `body` and `detect`, never the
+//! other way.
+
+mod error;
+mod execute;
+mod plan;
+mod record;
+
+pub use error::{tagged, At, Error, ErrorKind, COMMAND};
+pub use execute::Sink;
 
 use std::fs::File;
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Write};
 
-use crate::body::{self, results_len, write_results, BodyReader};
-use crate::detect::{Engine, Results, Stats};
-use crate::options::{unquote, Options, Phase};
-use crate::protocol::{self, Action, Chunk, ChunkReader, ChunkWriter, Reply, Request};
+use crate::body::{results_len, write_results};
+use crate::detect::Results;
+use crate::protocol::{Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
-/// The SPL command name, used in `streaming_preop`.
-pub const COMMAND: &str = "regsvcsdetect";
+use error::error_reply;
+use execute::Execute;
+use plan::Plan;
+use record::{Recording, Target};
 
 /// How a session ended, which decides the exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// End of input after the last exchange: exit 0.
     Done,
     /// splunkd closed our stdout: exit 0 quietly.
     Closed,
-    /// An ERROR was sent to splunkd (or could not be): exit 1. The text
-    /// is the message as sent, `regsvcsdetect: ` included.
-    Failed(String),
+    /// An ERROR was sent to splunkd (or could not be): exit 1.
+    Failed(Error),
 }
 
-/// Something that stops the session.
-enum Stop {
-    /// Send an ERROR reply to the pending request, then exit 1. The text
-    /// does not name the command: [`tagged`] adds that.
-    Fail(String),
-    /// The ERROR reply was already sent (this is its text); exit 1.
-    Reported(String),
-    /// stdout is closed; exit 0 quietly.
-    Closed,
-}
-
-impl From<protocol::Error> for Stop {
-    fn from(e: protocol::Error) -> Stop {
-        if e.is_broken_pipe() {
-            Stop::Closed
-        } else {
-            Stop::Fail(e.to_string())
+/// Two failures are alike when they report the same text: an I/O error
+/// inside has no equality of its own.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Done, Outcome::Done) | (Outcome::Closed, Outcome::Closed) => true,
+            (Outcome::Failed(a), Outcome::Failed(b)) => a.to_string() == b.to_string(),
+            _ => false,
         }
     }
-}
-
-impl From<body::Error> for Stop {
-    fn from(e: body::Error) -> Stop {
-        Stop::Fail(e.to_string())
-    }
-}
-
-/// Every message for splunkd (inspector messages, the `error` field,
-/// stderr) names the command, and only this function adds the name.
-fn tagged(text: impl std::fmt::Display) -> String {
-    format!("{COMMAND}: {text}")
-}
-
-/// Adds one inspector message, named after the command.
-fn inform(reply: &mut Reply, level: &str, text: impl std::fmt::Display) {
-    reply.inspector.message(level, tagged(text));
-}
-
-/// Tees the session's bytes into the dispatch directory (`record=t`).
-struct Recorder {
-    input: File,
-    output: File,
-}
-
-impl Recorder {
-    fn open(dir: &str, sid: &str) -> Result<Recorder, String> {
-        let safe: String = sid
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let base = Path::new(dir);
-        let open = |ext: &str| {
-            let path = base.join(format!("{COMMAND}.{safe}.{ext}"));
-            File::create(&path)
-                .map_err(|e| format!("cannot record this session into the dispatch directory: {e}"))
-        };
-        Ok(Recorder {
-            input: open("input")?,
-            output: open("output")?,
-        })
-    }
-}
-
-fn record(file: &mut Option<File>, parts: &[&[u8]]) {
-    if let Some(f) = file {
-        if parts.iter().try_for_each(|p| f.write_all(p)).is_err() {
-            *file = None;
-        }
-    }
-}
-
-/// The getinfo metadata with `searchinfo.session_key` replaced, for
-/// recordings; the key must reach no file. Metadata that does not parse as
-/// a JSON object is recorded as `{}` rather than verbatim.
-fn redact_session_key(metadata: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(metadata);
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return b"{}".to_vec();
-    };
-    if !value.is_object() {
-        return b"{}".to_vec();
-    }
-    if let Some(key) = value
-        .get_mut("searchinfo")
-        .and_then(|si| si.get_mut("session_key"))
-    {
-        *key = serde_json::Value::from("<redacted>");
-    }
-    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// One protocol session over a request stream and a reply stream.
 pub struct Session<R, W> {
-    reader: ChunkReader<R>,
-    writer: ChunkWriter<W>,
+    reader: ChunkReader<Tee<R>>,
+    writer: ChunkWriter<Tee<W>>,
     chunk: Chunk,
-    rec_in: Option<File>,
-    rec_out: Option<File>,
-    replaying: bool,
-    deferred_warn: Option<String>,
+    may_record: bool,
 }
 
 impl<R: BufRead, W: Write> Session<R, W> {
     /// A session reading requests from `input` and writing replies to `output`.
     pub fn new(input: R, output: W) -> Session<R, W> {
         Session {
-            reader: ChunkReader::new(input),
-            writer: ChunkWriter::new(output),
+            reader: ChunkReader::new(Tee::new(input)),
+            writer: ChunkWriter::new(Tee::new(output)),
             chunk: Chunk::default(),
-            rec_in: None,
-            rec_out: None,
-            replaying: false,
-            deferred_warn: None,
+            may_record: true,
         }
     }
 
@@ -150,313 +86,369 @@ impl<R: BufRead, W: Write> Session<R, W> {
     /// replayed recording names a dispatch directory that is usually gone,
     /// or is where the recording being replayed lives.
     pub fn without_recording(mut self) -> Session<R, W> {
-        self.replaying = true;
+        self.may_record = false;
         self
     }
 
     /// Runs the whole exchange until end of input.
     pub fn run(mut self) -> Outcome {
-        match self.exchange() {
-            Ok(()) => Outcome::Done,
-            Err(Stop::Closed) => Outcome::Closed,
-            Err(Stop::Reported(msg)) => Outcome::Failed(msg),
-            Err(Stop::Fail(msg)) => {
-                let msg = tagged(msg);
-                let mut reply = Reply {
-                    finished: Some(true),
-                    error: Some(msg.clone()),
-                    ..Reply::default()
-                };
-                reply.inspector.message("ERROR", msg.clone());
-                match self.send(&reply, b"") {
-                    Err(Stop::Closed) => Outcome::Closed,
-                    _ => Outcome::Failed(msg),
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Stop> {
-        let meta = reply.to_json();
-        self.writer.write_chunk(&meta, body)?;
-        let header = protocol::format_header(meta.len(), body.len());
-        record(&mut self.rec_out, &[header.as_bytes(), &meta, body]);
-        Ok(())
-    }
-
-    /// Sends a reply whose body is `results` as CSV, streamed row by row
-    /// (a recorded session keeps a copy of the bytes for its recording).
-    fn send_results(&mut self, reply: &Reply, results: &Results) -> Result<(), Stop> {
-        if self.rec_out.is_some() {
-            let mut body = Vec::with_capacity(results_len(results));
-            // Writing into a Vec cannot fail.
-            let _ = write_results(&mut body, results);
-            return self.send(reply, &body);
-        }
-        let meta = reply.to_json();
-        self.writer
-            .write_chunk_with(&meta, results_len(results), |out| {
-                write_results(out, results)
-            })?;
-        Ok(())
-    }
-
-    fn read(&mut self) -> Result<Option<Request>, Stop> {
-        self.read_with(None)
-    }
-
-    /// Reads the next request; with a body reader (and no recording), the
-    /// body goes into it piece by piece as it arrives instead of into
-    /// `self.chunk.body`.
-    fn read_with(&mut self, body: Option<&mut BodyReader>) -> Result<Option<Request>, Stop> {
-        let more = match body {
-            Some(body) if self.rec_in.is_none() => {
-                body.begin();
-                self.reader
-                    .read_chunk_into(&mut self.chunk, &mut |src| body.read_from(src))?
-            }
-            Some(body) => {
-                let more = self.reader.read_chunk(&mut self.chunk)?;
-                body.begin();
-                body.feed(&self.chunk.body);
-                more
-            }
-            None => self.reader.read_chunk(&mut self.chunk)?,
+        let err = match self.exchange() {
+            Ok(()) => return Outcome::Done,
+            Err(err) => err,
         };
-        if !more {
-            return Ok(None);
+        if err.is_broken_pipe() {
+            return Outcome::Closed;
         }
-        record(
-            &mut self.rec_in,
-            &[
-                self.reader.header_line(),
-                &self.chunk.metadata,
-                &self.chunk.body,
-            ],
-        );
-        let chunk_no = self.reader.chunks();
-        let offset = self.reader.offset();
-        Ok(Some(Request::parse(
-            &self.chunk.metadata,
-            chunk_no,
-            offset,
-        )?))
+        match self.send(&error_reply(&err), b"") {
+            Err(e) if e.is_broken_pipe() => Outcome::Closed,
+            _ => Outcome::Failed(err),
+        }
     }
 
-    fn exchange(&mut self) -> Result<(), Stop> {
+    /// getinfo, then execute requests until end of input.
+    fn exchange(&mut self) -> Result<(), Error> {
         let Some(getinfo) = self.read()? else {
             return Ok(());
         };
-        let action = getinfo.action();
-        if action != Action::Getinfo {
-            return Err(Stop::Fail(format!(
-                "protocol error: the first request must be getinfo, not {}",
-                describe(&action)
-            )));
+        let mut plan = Plan::from_request(&getinfo, self.chunk.body.len(), self.may_record)?;
+        if let Some(target) = &plan.record {
+            self.start_recording(target, &mut plan.reply);
         }
-        if !self.chunk.body.is_empty() {
-            return Err(Stop::Fail(format!(
-                "protocol error: the getinfo request carries a {}-byte body; it must be empty",
-                self.chunk.body.len()
-            )));
-        }
-        let info = getinfo.searchinfo.unwrap_or_default();
-        let args = info
-            .args
-            .clone()
-            .or_else(|| {
-                info.raw_args
-                    .as_ref()
-                    .map(|raw| raw.iter().map(|a| unquote(a)).collect())
-            })
-            .unwrap_or_default();
-        // splunkd sends only the arguments, but a driver that splits our own
-        // `streaming_preop` text may pass the command name first.
-        let args = match args.split_first() {
-            Some((first, rest)) if first.eq_ignore_ascii_case(COMMAND) => rest.to_vec(),
-            _ => args,
-        };
-        let opts = match Options::parse(&args) {
-            Ok(opts) => opts,
-            Err(problems) => {
-                let error = tagged(&problems);
-                let mut reply = Reply {
-                    finished: Some(true),
-                    error: Some(error.clone()),
-                    ..Reply::default()
-                };
-                for message in problems.messages() {
-                    inform(&mut reply, "ERROR", message);
-                }
-                self.send(&reply, b"")?;
-                return Err(Stop::Reported(error));
+        self.send(&plan.reply, b"")?;
+        let mut execute = Execute::new(plan.engine, plan.phase, plan.warn);
+        loop {
+            let more = self
+                .reader
+                .read_chunk_into(&mut self.chunk, &mut |src| execute.read_from(src))?;
+            if !more {
+                return Ok(());
             }
-        };
-        let mut reply = Reply {
-            // Both phases compute results only for the finished search:
-            // their partial groups mean nothing in a preview.
-            run_in_preview: Some(false),
-            ..Reply::default()
-        };
-        // A preview process (should splunkd start one anyway) answers as
-        // usual but leaves nothing behind: no recording, no file.
-        let preview = getinfo.preview == Some(true);
-        if opts.record && !self.replaying && !preview {
-            if info.dispatch_dir.is_empty() {
-                // Probes also come without a dispatch directory; they get no
-                // execute request, so the WARN waits for the first one.
-                self.deferred_warn = Some(
-                    "record=t but splunkd gave no dispatch directory; the search goes on without recording"
-                        .to_string(),
-                );
-            } else if info.is_probe() {
-                // Parse-time probes must have no side effects.
-            } else {
-                match Recorder::open(&info.dispatch_dir, &info.sid) {
-                    Ok(rec) => {
-                        let mut input = Some(rec.input);
-                        // The getinfo chunk carries the session key: record
-                        // it redacted, with the header's lengths to match.
-                        let meta = redact_session_key(&self.chunk.metadata);
-                        let header = protocol::format_header(meta.len(), self.chunk.body.len());
-                        record(&mut input, &[header.as_bytes(), &meta, &self.chunk.body]);
-                        self.rec_in = input;
-                        self.rec_out = Some(rec.output);
-                    }
-                    Err(e) => inform(
-                        &mut reply,
-                        "WARN",
-                        format!("{e}; the search goes on without recording"),
-                    ),
-                }
-            }
-        }
-        let mut engine_cfg = opts.config.clone();
-        let command = if info.command.is_empty() {
-            COMMAND
-        } else {
-            info.command.as_str()
-        };
-        match opts.phase {
-            Phase::Map => reply.kind = Some("streaming"),
-            Phase::Reduce => {
-                reply.kind = Some("reporting");
-                if opts.distributed {
-                    reply.streaming_preop = Some(opts.preop(command));
-                    // Rows the map marked are merged as they are; unmarked
-                    // rows (no map phase ran) are filtered as usual.
-                    engine_cfg.trusted_partials = true;
-                }
-            }
-        }
-        let engine = Engine::new(engine_cfg);
-        // Each phase asks for what its engine reads: the map for the event
-        // fields, the reduce for those plus the partial marker it merges by.
-        reply.required_fields = Some(engine.required_fields());
-        self.send(&reply, b"")?;
-        self.execute(engine, opts.phase)
-    }
-
-    fn execute(&mut self, mut engine: Engine, phase: Phase) -> Result<(), Stop> {
-        let schema = engine.schema().clone();
-        let mut body_reader = BodyReader::for_schema(&schema);
-        let mut ragged = 0u64;
-        while let Some(request) = self.read_with(Some(&mut body_reader))? {
-            let action = request.action();
-            if action != Action::Execute {
-                return Err(Stop::Fail(format!(
-                    "protocol error: expected an execute request, got {}",
-                    describe(&action)
-                )));
-            }
-            let finished = request.finished.unwrap_or(false);
-            let counts = body_reader.finish(&schema, |row| {
-                engine
-                    .push(row)
-                    .map(|_| ())
-                    .map_err(|e| Stop::Fail(e.to_string()))
-            })?;
-            engine.skip(counts.skipped);
-            ragged += counts.ragged;
-            let mut reply = Reply {
-                finished: Some(finished),
-                ..Reply::default()
-            };
-            if let Some(w) = self.deferred_warn.take() {
-                inform(&mut reply, "WARN", w);
-            }
-            let results = match phase {
-                Phase::Map => engine.drain_partials(),
-                Phase::Reduce if finished => engine.finish(),
-                Phase::Reduce => Results::default(),
-            };
-            if finished {
-                report(&mut reply, engine.stats(), results.len(), phase);
-                let warnings = [
-                    engine.missing_field_warning(),
-                    engine.time_warning(),
-                    engine.untimed_warning(),
-                ];
-                for w in warnings.into_iter().flatten() {
-                    inform(&mut reply, "WARN", w);
-                }
-                if ragged > 0 {
-                    inform(
-                        &mut reply,
-                        "WARN",
-                        format!("{ragged} input rows had a different number of fields than the CSV header; missing fields were read as null and extra fields ignored"),
-                    );
-                }
-            }
+            let request = self.request()?;
+            let (mut reply, results) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
+            self.note_lost_recording(&mut reply);
             self.send_results(&reply, &results)?;
         }
-        Ok(())
     }
-}
 
-/// Adds the accounting metrics to a final reply.
-fn report(reply: &mut Reply, stats: &Stats, groups: usize, phase: Phase) {
-    let i = &mut reply.inspector;
-    i.metric("rows_in", stats.rows_in);
-    i.metric("rows_matched", stats.rows_matched);
-    i.metric("rows_filtered", stats.rows_filtered);
-    i.metric("rows_dropped_missing_field", stats.rows_dropped_missing);
-    i.metric("rows_dropped_regex", stats.rows_dropped_regex);
-    i.metric("rows_kept", stats.rows_kept);
-    for (field, n) in &stats.missing {
-        i.metric(&format!("missing.{field}"), *n);
-    }
-    let name = match phase {
-        Phase::Map => "partial_rows_out",
-        Phase::Reduce => "groups_out",
-    };
-    i.metric(name, groups as u64);
-}
-
-fn describe(action: &Action) -> String {
-    match action {
-        Action::Getinfo => "getinfo".into(),
-        Action::Execute => "execute".into(),
-        Action::Other(a) if a.len() > 60 => {
-            format!("\"{}...\"", a.chars().take(40).collect::<String>())
+    /// Attaches the recording files to both tees; a recording that cannot
+    /// start is a WARN in the getinfo reply, and the search goes on.
+    fn start_recording(&mut self, target: &Target, reply: &mut Reply) {
+        match Recording::start(target, &self.chunk) {
+            Ok(rec) => {
+                self.reader.get_mut().attach(rec.input);
+                self.writer.get_mut().attach(rec.output);
+            }
+            Err(e) => error::inform(
+                reply,
+                "WARN",
+                format!("cannot record this session into the dispatch directory: {e}; the search goes on without recording"),
+            ),
         }
-        Action::Other(a) => format!("\"{a}\""),
-        Action::Missing => "a request without an action".into(),
+    }
+
+    /// Reads the next request whole (the getinfo request).
+    fn read(&mut self) -> Result<Option<Request>, Error> {
+        if !self.reader.read_chunk(&mut self.chunk)? {
+            return Ok(None);
+        }
+        self.request().map(Some)
+    }
+
+    /// The metadata of the chunk just read.
+    fn request(&self) -> Result<Request, Error> {
+        let at = self.at();
+        Ok(Request::parse(&self.chunk.metadata, at.chunk, at.offset)?)
+    }
+
+    /// Where the chunk just read began.
+    fn at(&self) -> At {
+        At {
+            chunk: self.reader.chunks(),
+            offset: self.reader.chunk_offset(),
+        }
+    }
+
+    /// A recording that stopped (a full disk, say) is reported once, in the
+    /// next reply: the search itself goes on.
+    fn note_lost_recording(&mut self, reply: &mut Reply) {
+        let lost = match self.reader.get_mut().take_loss() {
+            Some(e) => Some(e),
+            None => self.writer.get_mut().take_loss(),
+        };
+        if let Some(e) = lost {
+            error::inform(
+                reply,
+                "WARN",
+                format!("the recording of this session stopped: {e}; the search goes on"),
+            );
+        }
+    }
+
+    fn send(&mut self, reply: &Reply, body: &[u8]) -> Result<(), Error> {
+        Ok(self.writer.write_chunk(&reply.to_json(), body)?)
+    }
+
+    /// Sends a reply whose body is `results` as CSV, written row by row
+    /// straight to the output (and through the tee to a recording).
+    fn send_results(&mut self, reply: &Reply, results: &Results) -> Result<(), Error> {
+        let len = results_len(results);
+        let write = |out: &mut dyn Write| write_results(out, results);
+        Ok(self.writer.write_chunk_with(&reply.to_json(), len, write)?)
+    }
+}
+
+/// A stream that copies every byte passing through it into a recording once
+/// one is attached, so neither the read nor the write path asks whether the
+/// session records. A recording that fails to write stops, and the failure
+/// waits in [`Tee::take_loss`]: it is a diagnostic copy, never the data, so
+/// the search goes on.
+#[derive(Debug)]
+struct Tee<T> {
+    inner: T,
+    copy: Option<File>,
+    lost: Option<io::Error>,
+}
+
+impl<T> Tee<T> {
+    fn new(inner: T) -> Tee<T> {
+        Tee {
+            inner,
+            copy: None,
+            lost: None,
+        }
+    }
+
+    fn attach(&mut self, file: File) {
+        self.copy = Some(file);
+    }
+
+    /// Why the recording stopped, once.
+    fn take_loss(&mut self) -> Option<io::Error> {
+        self.lost.take()
+    }
+
+    fn stop(&mut self, e: io::Error) {
+        self.copy = None;
+        self.lost = Some(e);
+    }
+
+    fn record(&mut self, bytes: &[u8]) {
+        if let Some(file) = &mut self.copy {
+            if let Err(e) = file.write_all(bytes) {
+                self.stop(e);
+            }
+        }
+    }
+}
+
+impl<T: BufRead> Read for Tee<T> {
+    /// Reads through the inner reader, so a read as large as its buffer
+    /// still bypasses the buffer, and copies what it got.
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.record(&out[..n]);
+        Ok(n)
+    }
+}
+
+impl<T: BufRead> BufRead for Tee<T> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    /// Copies the bytes consumed. `consume` cannot fail, and the bytes are
+    /// the ones the last `fill_buf` returned, which a buffered reader hands
+    /// out again from memory.
+    fn consume(&mut self, n: usize) {
+        if let (Some(file), true) = (&mut self.copy, n > 0) {
+            let copied = match self.inner.fill_buf() {
+                Ok(buf) => match buf.get(..n) {
+                    Some(bytes) => file.write_all(bytes),
+                    None => Err(io::Error::other("consumed more than the buffer held")),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = copied {
+                self.stop(e);
+            }
+        }
+        self.inner.consume(n);
+    }
+}
+
+impl<T: Write> Write for Tee<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.record(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{detect, protocol};
+
+    fn chunk(meta: &str, body: &str) -> Vec<u8> {
+        format!("chunked 1.0,{},{}\n{meta}{body}", meta.len(), body.len()).into_bytes()
+    }
+
+    fn getinfo(args: &[&str], dispatch_dir: &str) -> Vec<u8> {
+        let meta = serde_json::json!({
+            "action": "getinfo",
+            "searchinfo": {"args": args, "dispatch_dir": dispatch_dir, "sid": "1.7",
+                           "session_key": "s3cret"},
+        });
+        chunk(&meta.to_string(), "")
+    }
+
+    fn execute(body: &str, finished: bool) -> Vec<u8> {
+        chunk(
+            &format!("{{\"action\":\"execute\",\"finished\":{finished}}}"),
+            body,
+        )
+    }
+
+    const ROWS: &str =
+        "process_name,process,user\nRegSvcs.exe,RegSvcs.exe,a\nRegSvcs.exe,RegSvcs.exe,b\n";
+
+    fn run(input: &[u8]) -> (Outcome, Vec<u8>) {
+        let mut out = Vec::new();
+        let outcome = Session::new(input, &mut out).run();
+        (outcome, out)
+    }
 
     #[test]
-    fn recorded_getinfo_has_no_session_key() {
-        let meta = br#"{"action":"getinfo","searchinfo":{"sid":"1.2","session_key":"s3cret"}}"#;
-        let out = redact_session_key(meta);
-        let text = String::from_utf8(out).unwrap();
-        assert!(!text.contains("s3cret"), "{text}");
-        assert!(text.contains("\"sid\":\"1.2\""), "{text}");
-        assert_eq!(redact_session_key(b"[1]"), b"{}");
-        assert_eq!(redact_session_key(b"not json s3cret"), b"{}");
+    fn an_engine_limit_fails_with_the_request_it_happened_in() {
+        let first = getinfo(&["mode=noargs", "max_groups=1"], "");
+        let input = [first.clone(), execute(ROWS, true)].concat();
+        let (outcome, out) = run(&input);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::Engine(detect::Error::TooManyGroups { limit: 1 })
+        ));
+        let at = At {
+            chunk: 2,
+            offset: first.len() as u64,
+        };
+        assert_eq!(err.at(), Some(at));
+        let text = String::from_utf8_lossy(&out);
+        let expected = format!("\"error\":\"{}\"", tagged(&err));
+        assert!(text.ends_with(&format!("{expected}}}")), "{text}");
+    }
+
+    #[test]
+    fn refused_arguments_fail_before_any_execute() {
+        let input = [getinfo(&["mode=dns"], ""), execute(ROWS, true)].concat();
+        let (outcome, out) = run(&input);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(err.kind(), ErrorKind::Options(_)), "{err:?}");
+        assert_eq!(err.at(), None);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one reply");
+    }
+
+    #[test]
+    fn a_truncated_body_is_a_protocol_error() {
+        let input = [getinfo(&["mode=noargs"], ""), execute(ROWS, true)].concat();
+        let (outcome, _) = run(&input[..input.len() - 3]);
+        let Outcome::Failed(err) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Protocol(e) if matches!(e.kind(), protocol::ErrorKind::Truncated { part: "body", .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    /// A reply stream splunkd has stopped reading.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_even_with_an_error_pending() {
+        let input = [getinfo(&["mode=noargs"], ""), execute(ROWS, true)].concat();
+        assert_eq!(Session::new(&input[..], Closed).run(), Outcome::Closed);
+        assert_eq!(Session::new(&input[..9], Closed).run(), Outcome::Closed);
+    }
+
+    #[test]
+    fn a_recording_holds_every_byte_after_a_redacted_getinfo() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-tee-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = getinfo(&["mode=noargs", "record=t"], dir.to_str().unwrap());
+        // A blank line between chunks is part of the stream, so it is recorded.
+        let rest = [execute(ROWS, false), b"\n".to_vec(), execute("", true)].concat();
+        let input = [first, rest.clone()].concat();
+        let (outcome, out) = run(&input);
+        assert_eq!(outcome, Outcome::Done);
+        let recorded_in = std::fs::read(dir.join("regsvcsdetect.1.7.input")).unwrap();
+        let recorded_out = std::fs::read(dir.join("regsvcsdetect.1.7.output")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(recorded_in.ends_with(&rest));
+        let getinfo_part = &recorded_in[..recorded_in.len() - rest.len()];
+        let text = String::from_utf8_lossy(getinfo_part);
+        assert!(
+            text.contains("<redacted>") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert_eq!(recorded_out, out);
+    }
+
+    #[test]
+    fn a_recording_that_stops_is_reported_and_the_search_goes_on() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Every write to /dev/full fails (ENOSPC), as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.join("regsvcsdetect.1.7.output")).unwrap();
+        let first = getinfo(&["mode=noargs", "record=t"], dir.to_str().unwrap());
+        let input = [first, execute(ROWS, false), execute("", true)].concat();
+        let (outcome, out) = run(&input);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(outcome, Outcome::Done);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(
+            text.matches("the recording of this session stopped: ")
+                .count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_tee_copies_only_what_is_consumed_after_attaching() {
+        let dir = std::env::temp_dir().join(format!("regsvcsdetect-tee2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("copy");
+        let mut tee = Tee::new(io::BufReader::with_capacity(4, &b"abcdefghij"[..]));
+        let mut two = [0; 2];
+        tee.read_exact(&mut two).unwrap();
+        tee.attach(File::create(&path).unwrap());
+        assert_eq!(tee.fill_buf().unwrap(), b"cd");
+        tee.consume(1);
+        let mut rest = Vec::new();
+        tee.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"defghij");
+        assert_eq!(std::fs::read(&path).unwrap(), b"cdefghij");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

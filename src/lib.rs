@@ -12,7 +12,8 @@
 //! - [`body`]: CSV bodies to rows (with `__mv_` and a literal prefilter) and back.
 //! - [`detect`]: the detection engine, with no I/O.
 //! - [`options`]: the command's `name=value` options, for SPL and the CLI alike.
-//! - [`command`]: the getinfo/execute exchange; the one place that decides how errors reach Splunk.
+//! - [`command`]: the connection to splunkd: getinfo to a plan, execute bodies through one
+//!   [`command::Sink`] into the engine, `record=t` as a tee; the one place errors become replies.
 //! - [`offline`]: `run` over event files (CSV, JSON lines, Sysmon XML), `replay` and `demo`.
 //! - [`cli`]: the binary's entry point and offline subcommands.
 

@@ -2,15 +2,10 @@
 //! `rows_in = rows_kept + rows_filtered + rows_dropped_missing_field + rows_dropped_regex`,
 //! whatever the rows are (prefilter-skipped, ragged, multivalue, spread over chunks).
 
-use crate::malformed::assert_balanced;
 use crate::util::*;
 
 fn final_reply(args: &[&str], bodies: &[Vec<u8>]) -> Reply {
-    let mut input = getinfo(args);
-    for (i, b) in bodies.iter().enumerate() {
-        input.extend(execute(b, i + 1 == bodies.len()));
-    }
-    let out = run(&input);
+    let out = run(&session(args, bodies));
     assert_eq!(
         out.status.code(),
         Some(0),

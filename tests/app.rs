@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -1017,16 +1017,9 @@ fn smoke_session() -> Vec<u8> {
 }
 
 fn run_session(program: &Path, args: &[&Path], input: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let out = run_child("packaged binary", cmd, input, Feed::All, false);
     assert!(
         out.status.success(),
         "{} exits 0: {}",

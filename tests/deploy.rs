@@ -19,7 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 use fancy_regex::Regex;
 use serde_json::Value;
@@ -782,21 +783,9 @@ impl Runner {
             }
             Machine::Other => panic!("{} has no runner", file.display()),
         };
-        let mut child = cmd
-            .env("TZ", "UTC")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} starts: {e}", file.display()));
-        let mut stdin = child.stdin.take().unwrap();
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        cmd.env("TZ", "UTC");
+        let name = file.display().to_string();
+        let out = run_child_within(&name, cmd, input, Feed::All, false, WINE_WATCHDOG);
         assert!(
             out.status.success(),
             "{} ({}) exits 0: {}",
@@ -807,6 +796,10 @@ impl Runner {
         out.stdout
     }
 }
+
+/// How long one packaged build may take to answer a session: wine builds
+/// its prefix on first start and qemu emulates, so far past `util::WATCHDOG`.
+const WINE_WATCHDOG: Duration = Duration::from_secs(300);
 
 impl Drop for Runner {
     fn drop(&mut self) {

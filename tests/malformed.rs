@@ -2,10 +2,8 @@
 //! every case also checks that the binary never panics, never hangs, and,
 //! where a header lies about sizes, stays inside a stated memory bound.
 //!
-//! Outcomes: `Clean` (exit 0, well-formed replies, one per request), `Error`
-//! (an inspector ERROR whose text holds the substring, `finished:true`,
-//! `error` set, exit 1, one stderr line, every reply well formed), `Quiet`
-//! (stdout closed by the reader: exit 0, nothing on stderr).
+//! Outcomes are `util::Expect`, checked by `util::judge`, which every test
+//! that runs the binary on a stream can use.
 //!
 //! Memory bound: cases with `max_vm_mib` run under `ulimit -v` (address
 //! space, not just resident memory), so an allocation past the bound aborts
@@ -14,16 +12,10 @@
 //! 10 MB field and 1 GiB for a field just over the 64 MiB field limit; the
 //! peak resident set (VmHWM, polled) is printed too.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use regsvcsdetect::protocol::{Chunk, ChunkReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 
 use crate::util::*;
-
-/// A case that runs longer than this is a hang.
-pub const WATCHDOG: Duration = Duration::from_secs(20);
 
 /// Address-space cap for cases that only need to refuse a lying header.
 const TIGHT_VM_MIB: u64 = 64;
@@ -31,22 +23,6 @@ const TIGHT_VM_MIB: u64 = 64;
 const BIG_VM_MIB: u64 = 256;
 /// Address-space cap for a field just over `body::MAX_FIELD_BYTES` (64 MiB).
 const HUGE_VM_MIB: u64 = 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    Clean,
-    Error(&'static str),
-    Quiet,
-}
-
-/// How stdin is fed.
-#[derive(Debug, Clone, Copy)]
-pub enum Feed {
-    /// Write everything, then close.
-    All,
-    /// Write the first n bytes, pause so the child blocks in a read, then close.
-    Stall(usize),
-}
 
 pub struct Case {
     pub name: &'static str,
@@ -88,235 +64,6 @@ impl Case {
         self.check = Some(f);
         self
     }
-}
-
-/// What one child run produced.
-pub struct Ran {
-    pub code: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// Peak resident set in KiB as last seen in /proc (0 if never seen).
-    pub peak_kib: u64,
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Runs the binary on `input` under a watchdog; fails the test on a hang.
-pub fn run_guarded(
-    name: &str,
-    input: &[u8],
-    feed: Feed,
-    close_stdout: bool,
-    max_vm_mib: Option<u64>,
-    configure: impl FnOnce(&mut Command),
-) -> Ran {
-    let mut cmd = match max_vm_mib {
-        Some(mib) => {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg("ulimit -v \"$1\" && exec \"$0\"")
-                .arg(bin())
-                .arg((mib * 1024).to_string());
-            c
-        }
-        None => Command::new(bin()),
-    };
-    cmd.env("TZ", "UTC")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    configure(&mut cmd);
-    let mut child = cmd.spawn().expect("the binary starts");
-    let pid = child.id();
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let out_thread = if close_stdout {
-        drop(stdout);
-        None
-    } else {
-        Some(std::thread::spawn(move || {
-            let mut stdout = stdout;
-            let mut buf = Vec::new();
-            let _ = stdout.read_to_end(&mut buf);
-            buf
-        }))
-    };
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || match feed {
-        Feed::All => {
-            let _ = stdin.write_all(&data);
-        }
-        Feed::Stall(n) => {
-            let _ = stdin.write_all(&data[..n.min(data.len())]);
-            let _ = stdin.flush();
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    });
-    let start = Instant::now();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(hwm) = vm_hwm_kib(pid) {
-            peak = peak.max(hwm);
-        }
-        if let Some(status) = child.try_wait().expect("waiting on the child") {
-            break status;
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name}: no exit after {WATCHDOG:?}: a hang");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    if start.elapsed() > Duration::from_secs(2) {
-        eprintln!("{name}: took {:?}", start.elapsed());
-    }
-    writer.join().expect("the writer thread ends");
-    let stdout = out_thread.map_or_else(Vec::new, |t| t.join().expect("stdout reader ends"));
-    let stderr = err_thread.join().expect("stderr reader ends");
-    Ran {
-        code: status.code(),
-        stdout,
-        stderr,
-        peak_kib: peak,
-    }
-}
-
-/// Complete request chunks in a stream (what the binary owes replies to).
-fn requests(input: &[u8]) -> usize {
-    let mut r = ChunkReader::new(input);
-    let mut c = Chunk::default();
-    let mut n = 0;
-    while let Ok(true) = r.read_chunk(&mut c) {
-        n += 1;
-    }
-    n
-}
-
-/// Checks the invariants every case shares, then the expected outcome.
-pub fn judge(name: &str, input: &[u8], expect: Expect, ran: &Ran) -> Vec<Reply> {
-    let stderr = String::from_utf8_lossy(&ran.stderr);
-    assert_ne!(ran.code, Some(101), "{name}: panicked: {stderr}");
-    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
-    assert!(
-        ran.code.is_some(),
-        "{name}: killed by a signal (over its memory bound?): {stderr}"
-    );
-    match expect {
-        Expect::Quiet => {
-            assert_eq!(ran.code, Some(0), "{name}: {stderr}");
-            assert!(ran.stderr.is_empty(), "{name}: {stderr}");
-            vec![]
-        }
-        Expect::Clean => {
-            assert_eq!(ran.code, Some(0), "{name}: {stderr}");
-            assert!(ran.stderr.is_empty(), "{name}: stderr: {stderr}");
-            let replies = parse_chunks(&ran.stdout);
-            assert_eq!(
-                replies.len(),
-                requests(input),
-                "{name}: one reply per request"
-            );
-            for r in &replies {
-                assert!(
-                    r.messages().iter().all(|(level, _)| level != "ERROR"),
-                    "{name}: {:?}",
-                    r.meta
-                );
-                assert!(r.meta.get("error").is_none(), "{name}: {:?}", r.meta);
-                if r.metric("rows_in").is_u64() {
-                    assert_balanced(name, r);
-                }
-            }
-            replies
-        }
-        Expect::Error(text) => {
-            assert_eq!(ran.code, Some(1), "{name}: {stderr}");
-            assert_eq!(
-                stderr.lines().count(),
-                1,
-                "{name}: exactly one stderr line: {stderr:?}"
-            );
-            assert!(stderr.ends_with('\n'), "{name}: {stderr:?}");
-            let replies = parse_chunks(&ran.stdout);
-            assert!(!replies.is_empty(), "{name}: no error reply");
-            assert!(
-                replies.len() <= requests(input) + 1,
-                "{name}: more replies than requests"
-            );
-            let (last, before) = replies.split_last().expect("a reply");
-            for r in before {
-                assert!(
-                    r.messages().iter().all(|(level, _)| level != "ERROR"),
-                    "{name}: ERROR before the last reply"
-                );
-            }
-            assert_eq!(last.meta["finished"], true, "{name}: {:?}", last.meta);
-            let error = last.meta["error"].as_str().unwrap_or_default();
-            assert!(
-                error.contains(text),
-                "{name}: error {error:?} lacks {text:?}"
-            );
-            let messages = last.messages();
-            assert!(
-                messages
-                    .iter()
-                    .any(|(level, t)| level == "ERROR" && t.contains(text)),
-                "{name}: no ERROR message with {text:?}: {messages:?}"
-            );
-            assert!(last.body.is_empty(), "{name}: an error reply has no body");
-            assert!(stderr.contains(text), "{name}: stderr {stderr:?}");
-            replies
-        }
-    }
-}
-
-/// `rows_in = rows_kept + rows_filtered + rows_dropped_*` on a final reply.
-pub fn assert_balanced(name: &str, r: &Reply) {
-    let m = |k: &str| {
-        r.metric(k)
-            .as_u64()
-            .unwrap_or_else(|| panic!("{name}: metric {k} missing: {:?}", r.meta))
-    };
-    let dropped = m("rows_dropped_missing_field") + m("rows_dropped_regex");
-    assert_eq!(
-        m("rows_in"),
-        m("rows_kept") + m("rows_filtered") + dropped,
-        "{name}: unbalanced: {:?}",
-        r.meta
-    );
-    assert_eq!(
-        m("rows_matched"),
-        m("rows_kept") + dropped,
-        "{name}: {:?}",
-        r.meta
-    );
-}
-
-fn net_body(rows: &[String]) -> Vec<u8> {
-    let mut body = format!("{NETWORK_HEADER}\n");
-    for r in rows {
-        body.push_str(r);
-    }
-    body.into_bytes()
-}
-
-fn session(args: &[&str], bodies: &[Vec<u8>]) -> Vec<u8> {
-    let mut s = getinfo(args);
-    for (i, b) in bodies.iter().enumerate() {
-        s.extend(execute(b, i + 1 == bodies.len()));
-    }
-    s
 }
 
 fn net(bodies: &[Vec<u8>]) -> Vec<u8> {
@@ -784,10 +531,8 @@ pub fn catalogue() -> Vec<Case> {
 }
 
 #[test]
-fn catalogue_has_at_least_thirty_distinct_cases() {
+fn catalogue_case_names_are_unique() {
     let cases = catalogue();
-    eprintln!("catalogue: {} cases", cases.len());
-    assert!(cases.len() >= 30, "{}", cases.len());
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
     names.sort_unstable();
     names.dedup();
@@ -837,7 +582,7 @@ fn every_malformed_stream_gets_its_expected_outcome() {
 fn a_check_that_cannot_fail_is_no_check() {
     // The judge itself rejects a panicking or wrong outcome.
     let ran = Ran {
-        code: Some(101),
+        status: ExitStatus::from_raw(101 << 8),
         stdout: vec![],
         stderr: b"thread 'main' panicked at src/x.rs".to_vec(),
         peak_kib: 0,
@@ -845,7 +590,7 @@ fn a_check_that_cannot_fail_is_no_check() {
     let caught = std::panic::catch_unwind(|| judge("x", b"", Expect::Clean, &ran));
     assert!(caught.is_err());
     let ran = Ran {
-        code: Some(0),
+        status: ExitStatus::from_raw(0),
         stdout: vec![],
         stderr: vec![],
         peak_kib: 0,

@@ -1,7 +1,8 @@
 //! Map/reduce equivalence: K map engines or processes plus one reduce give exactly the single-process result.
 
 use proptest::prelude::*;
-use regsvcsdetect::body::{encode_mv, results_len, write_results, BodyReader};
+use regsvcsdetect::body::{encode_mv, results_len, write_results};
+use regsvcsdetect::command::Sink;
 use regsvcsdetect::detect::{
     CidrSet, Config, Engine, InputShape, Mode, Results, Table, TimeRender, NETWORK_BY, NOARGS_BY,
     SYSMON_SOURCETYPE,
@@ -210,16 +211,8 @@ fn config(mode: Mode, input: InputShape, cidrs: CidrSet, cim_fill: bool) -> Conf
     cfg
 }
 
-fn feed(engine: &mut Engine, body: &[u8]) {
-    let schema = engine.schema().clone();
-    let mut reader = BodyReader::for_schema(&schema);
-    let counts = reader
-        .read::<Box<dyn std::error::Error>>(body, &schema, |row| {
-            engine.push(row)?;
-            Ok(())
-        })
-        .unwrap();
-    engine.skip(counts.skipped);
+fn sink(cfg: &Config) -> Sink {
+    Sink::new(Engine::new(cfg.clone()))
 }
 
 /// Results as the command's reply body: streamed, and as long as announced.
@@ -232,9 +225,9 @@ fn csv(results: &Results) -> Vec<u8> {
 
 fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
     let rows: Vec<_> = order.iter().map(|&i| data.rows[i].clone()).collect();
-    let mut engine = Engine::new(cfg.clone());
-    feed(&mut engine, &data.body(&rows));
-    engine.finish().to_table()
+    let mut engine = sink(cfg);
+    engine.read(&data.body(&rows)).unwrap();
+    engine.results().to_table()
 }
 
 /// `k` map engines, each fed its rows in chunks (a chunk ends after a row
@@ -243,27 +236,27 @@ fn single(cfg: &Config, data: &Input, order: &[usize]) -> Table {
 fn map_reduce(cfg: &Config, data: &Input, k: usize, split: &[(usize, bool)]) -> Table {
     let mut partials: Vec<Vec<u8>> = Vec::new();
     for m in 0..k {
-        let mut engine = Engine::new(cfg.clone());
+        let mut engine = sink(cfg);
         let mut chunk = Vec::new();
         let mine = data.rows.iter().zip(split).filter(|(_, (e, _))| e % k == m);
         let mut mine = mine.peekable();
         while let Some((row, (_, cut))) = mine.next() {
             chunk.push(row.clone());
             if *cut || mine.peek().is_none() {
-                feed(&mut engine, &data.body(&chunk));
-                partials.push(csv(&engine.drain_partials()));
+                engine.read(&data.body(&chunk)).unwrap();
+                partials.push(csv(&engine.partials()));
                 chunk.clear();
             }
         }
-        partials.push(csv(&engine.drain_partials()));
+        partials.push(csv(&engine.partials()));
     }
     let mut reduce_cfg = cfg.clone();
     reduce_cfg.trusted_partials = true;
-    let mut reduce = Engine::new(reduce_cfg);
+    let mut reduce = sink(&reduce_cfg);
     for p in &partials {
-        feed(&mut reduce, p);
+        reduce.read(p).unwrap();
     }
-    reduce.finish().to_table()
+    reduce.results().to_table()
 }
 
 type Case = (Config, Input, usize, Vec<(usize, bool)>, u64);

@@ -903,41 +903,17 @@ fn hostile_evtx_files_end_with_file_place_and_reason() {
     );
 }
 
-/// Runs the binary and polls its peak RSS (VmHWM) from /proc while it runs:
+/// Runs the binary, its peak RSS (VmHWM) polled from /proc while it runs:
 /// (exit code, stderr, peak KiB).
 fn run_watching_memory(args: &[&str]) -> (i32, String, u64) {
-    let child = std::process::Command::new(bin())
-        .args(args)
-        .env("TZ", "UTC")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    std::thread::scope(|s| {
-        let watcher = s.spawn(|| {
-            let mut peak = 0u64;
-            while let Ok(text) = std::fs::read_to_string(&status) {
-                let hwm = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-                match hwm {
-                    Some(kb) => peak = peak.max(kb),
-                    None => break,
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            peak
-        });
-        let out = child.wait_with_output().unwrap();
-        let peak = watcher.join().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            peak,
-        )
-    })
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(args).env("TZ", "UTC");
+    let ran = run_child("run", cmd, b"", Feed::All, false);
+    (
+        ran.code().unwrap_or(-1),
+        String::from_utf8_lossy(&ran.stderr).into_owned(),
+        ran.peak_kib,
+    )
 }
 
 /// CRC32 of two byte ranges as one (the chunk header's checksum).

@@ -135,20 +135,15 @@ fn session_key_never_reaches_any_output() {
 
 #[test]
 fn closed_stdout_ends_the_process_quietly() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(bin())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(&getinfo(&["mode=network"]));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let cmd = std::process::Command::new(bin());
+    let out = run_child(
+        "closed stdout",
+        cmd,
+        &getinfo(&["mode=network"]),
+        Feed::All,
+        true,
+    );
+    assert_eq!(out.code(), Some(0));
     assert!(
         out.stderr.is_empty(),
         "{}",

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::malformed::{run_guarded, Feed, Ran};
 use crate::util::*;
 
 const KEY: &str = "SESSION-KEY-MUST-NOT-LEAK";
@@ -230,7 +229,7 @@ fn files_appear_only_in_dispatch_dir_and_only_with_record() {
         let input = [getinfo_in(&args, &dispatch, sid), tail].concat();
         let ran = run_in(&dir, &input);
         assert_eq!(
-            ran.code,
+            ran.code(),
             Some(code),
             "{name}: {}",
             String::from_utf8_lossy(&ran.stderr)
@@ -304,7 +303,7 @@ fn stderr_is_empty_when_clean_and_one_line_when_fatal() {
         "1.1",
     );
     let ran = run_in(&dir, &input);
-    assert_eq!(ran.code, Some(1));
+    assert_eq!(ran.code(), Some(1));
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
 }
@@ -344,23 +343,7 @@ fn under_strace_no_socket_no_subprocess_no_stray_file() {
         .current_dir(dir.join("cwd"))
         .env("HOME", dir.join("home"))
         .env("TZ", "UTC");
-        let out = {
-            use std::io::Write;
-            use std::process::Stdio;
-            let mut child = cmd
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            let writer = std::thread::spawn(move || {
-                let _ = stdin.write_all(&input);
-            });
-            let out = child.wait_with_output().unwrap();
-            writer.join().unwrap();
-            out
-        };
+        let out = run_child(name, cmd, &input, Feed::All, false);
         assert_eq!(out.status.code(), Some(code), "{name}");
         let trace = std::fs::read_to_string(&log).unwrap();
         let calls: Vec<&str> = trace

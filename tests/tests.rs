@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-// Builders for request chunks and a parser for reply chunks.
+// Shared machinery: request builders, the one child-process runner, the judge of a run, reply parsing.
 mod util;
 
 // Golden protocol sessions: tests/fixtures/sessions/<name>.in against <name>.out.

@@ -1,11 +1,13 @@
-//! Test builders: request chunks the way splunkd writes them, the binary as a child process, and reply parsing.
+//! Test machinery, once: request builders the way splunkd writes them, the one child-process runner, the judge of a run, and reply parsing.
 
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
+use regsvcsdetect::protocol::{Chunk, ChunkReader};
 use serde_json::{json, Value};
 
 /// One chunk: header, metadata, body.
@@ -65,23 +67,304 @@ pub fn run(input: &[u8]) -> Output {
 
 /// Runs the binary with arguments and environment.
 pub fn run_with(input: &[u8], args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
+    let mut cmd = Command::new(bin());
+    cmd.args(args).envs(env.iter().copied());
+    let ran = run_child("the binary", cmd, input, Feed::All, false);
+    Output {
+        status: ran.status,
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+    }
+}
+
+/// A child that runs longer than this is a hang.
+pub const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// How a child's stdin is fed.
+#[derive(Debug, Clone, Copy)]
+pub enum Feed {
+    /// Write everything, then close.
+    All,
+    /// Write the first n bytes, pause so the child blocks in a read, then close.
+    Stall(usize),
+}
+
+/// What one child run produced.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Peak resident set in KiB as last seen in /proc (0 if never seen).
+    pub peak_kib: u64,
+}
+
+impl Ran {
+    /// The exit code; `None` when a signal ended the child.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The one way tests run a child: `input` written from its own thread (a
+/// large input cannot deadlock against a full stdout pipe), stdout and
+/// stderr drained by two more, under [`WATCHDOG`]; fails the test on a
+/// hang. With `close_stdout`, our end of its stdout is closed first.
+pub fn run_child(name: &str, cmd: Command, input: &[u8], feed: Feed, close_stdout: bool) -> Ran {
+    run_child_within(name, cmd, input, feed, close_stdout, WATCHDOG)
+}
+
+/// [`run_child`] with its own watchdog, for a child that is slow by nature
+/// (the Windows build under wine, whose first start builds a prefix).
+pub fn run_child_within(
+    name: &str,
+    mut cmd: Command,
+    input: &[u8],
+    feed: Feed,
+    close_stdout: bool,
+    watchdog: Duration,
+) -> Ran {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
         .spawn()
-        .expect("the binary starts");
+        .unwrap_or_else(|e| panic!("{name}: {:?} starts: {e}", cmd.get_program()));
+    let pid = child.id();
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let data = input.to_vec();
-    // Write from a thread so a large input cannot deadlock against a full stdout pipe.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out_thread = if close_stdout {
+        drop(stdout);
+        None
+    } else {
+        Some(std::thread::spawn(move || {
+            let mut stdout = stdout;
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        }))
+    };
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
     });
-    let out = child.wait_with_output().expect("the binary finishes");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || match feed {
+        Feed::All => {
+            let _ = stdin.write_all(&data);
+        }
+        Feed::Stall(n) => {
+            let _ = stdin.write_all(&data[..n.min(data.len())]);
+            let _ = stdin.flush();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let start = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = vm_hwm_kib(pid) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().expect("waiting on the child") {
+            break status;
+        }
+        if start.elapsed() > watchdog {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}: no exit after {watchdog:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    if start.elapsed() > Duration::from_secs(2) {
+        eprintln!("{name}: took {:?}", start.elapsed());
+    }
     writer.join().expect("the writer thread ends");
-    out
+    let stdout = out_thread.map_or_else(Vec::new, |t| t.join().expect("stdout reader ends"));
+    let stderr = err_thread.join().expect("stderr reader ends");
+    Ran {
+        status,
+        stdout,
+        stderr,
+        peak_kib: peak,
+    }
+}
+
+/// Runs the binary (TZ=UTC) on `input` through [`run_child`], under
+/// `ulimit -v` when `max_vm_mib` is given (address space, not just
+/// resident memory: an allocation past the bound aborts the child).
+pub fn run_guarded(
+    name: &str,
+    input: &[u8],
+    feed: Feed,
+    close_stdout: bool,
+    max_vm_mib: Option<u64>,
+    configure: impl FnOnce(&mut Command),
+) -> Ran {
+    let mut cmd = match max_vm_mib {
+        Some(mib) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg("ulimit -v \"$1\" && exec \"$0\"")
+                .arg(bin())
+                .arg((mib * 1024).to_string());
+            c
+        }
+        None => Command::new(bin()),
+    };
+    cmd.env("TZ", "UTC");
+    configure(&mut cmd);
+    run_child(name, cmd, input, feed, close_stdout)
+}
+
+/// What a malformed-stream case must end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Exit 0, well-formed replies, one per request, no ERROR.
+    Clean,
+    /// An inspector ERROR whose text holds the substring, `finished:true`,
+    /// `error` set, exit 1, one stderr line, every reply well formed.
+    Error(&'static str),
+    /// stdout closed by the reader: exit 0, nothing on stderr.
+    Quiet,
+}
+
+/// Complete request chunks in a stream (what the binary owes replies to).
+pub fn requests(input: &[u8]) -> usize {
+    let mut r = ChunkReader::new(input);
+    let mut c = Chunk::default();
+    let mut n = 0;
+    while let Ok(true) = r.read_chunk(&mut c) {
+        n += 1;
+    }
+    n
+}
+
+/// The judge of a run: checks the invariants every run shares (no panic,
+/// no signal), then the expected outcome; returns the replies.
+pub fn judge(name: &str, input: &[u8], expect: Expect, ran: &Ran) -> Vec<Reply> {
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_ne!(ran.code(), Some(101), "{name}: panicked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    assert!(
+        ran.code().is_some(),
+        "{name}: killed by a signal (over its memory bound?): {stderr}"
+    );
+    match expect {
+        Expect::Quiet => {
+            assert_eq!(ran.code(), Some(0), "{name}: {stderr}");
+            assert!(ran.stderr.is_empty(), "{name}: {stderr}");
+            vec![]
+        }
+        Expect::Clean => {
+            assert_eq!(ran.code(), Some(0), "{name}: {stderr}");
+            assert!(ran.stderr.is_empty(), "{name}: stderr: {stderr}");
+            let replies = parse_chunks(&ran.stdout);
+            assert_eq!(
+                replies.len(),
+                requests(input),
+                "{name}: one reply per request"
+            );
+            for r in &replies {
+                assert!(
+                    r.messages().iter().all(|(level, _)| level != "ERROR"),
+                    "{name}: {:?}",
+                    r.meta
+                );
+                assert!(r.meta.get("error").is_none(), "{name}: {:?}", r.meta);
+                if r.metric("rows_in").is_u64() {
+                    assert_balanced(name, r);
+                }
+            }
+            replies
+        }
+        Expect::Error(text) => {
+            assert_eq!(ran.code(), Some(1), "{name}: {stderr}");
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "{name}: exactly one stderr line: {stderr:?}"
+            );
+            assert!(stderr.ends_with('\n'), "{name}: {stderr:?}");
+            let replies = parse_chunks(&ran.stdout);
+            assert!(!replies.is_empty(), "{name}: no error reply");
+            assert!(
+                replies.len() <= requests(input) + 1,
+                "{name}: more replies than requests"
+            );
+            let (last, before) = replies.split_last().expect("a reply");
+            for r in before {
+                assert!(
+                    r.messages().iter().all(|(level, _)| level != "ERROR"),
+                    "{name}: ERROR before the last reply"
+                );
+            }
+            assert_eq!(last.meta["finished"], true, "{name}: {:?}", last.meta);
+            let error = last.meta["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains(text),
+                "{name}: error {error:?} lacks {text:?}"
+            );
+            let messages = last.messages();
+            assert!(
+                messages
+                    .iter()
+                    .any(|(level, t)| level == "ERROR" && t.contains(text)),
+                "{name}: no ERROR message with {text:?}: {messages:?}"
+            );
+            assert!(last.body.is_empty(), "{name}: an error reply has no body");
+            assert!(stderr.contains(text), "{name}: stderr {stderr:?}");
+            replies
+        }
+    }
+}
+
+/// `rows_in = rows_kept + rows_filtered + rows_dropped_*` on a final reply.
+pub fn assert_balanced(name: &str, r: &Reply) {
+    let m = |k: &str| {
+        r.metric(k)
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: metric {k} missing: {:?}", r.meta))
+    };
+    let dropped = m("rows_dropped_missing_field") + m("rows_dropped_regex");
+    assert_eq!(
+        m("rows_in"),
+        m("rows_kept") + m("rows_filtered") + dropped,
+        "{name}: unbalanced: {:?}",
+        r.meta
+    );
+    assert_eq!(
+        m("rows_matched"),
+        m("rows_kept") + dropped,
+        "{name}: {:?}",
+        r.meta
+    );
+}
+
+/// A whole session: getinfo with `args`, then one execute request per
+/// body, the last one finished.
+pub fn session(args: &[&str], bodies: &[Vec<u8>]) -> Vec<u8> {
+    let mut s = getinfo(args);
+    for (i, b) in bodies.iter().enumerate() {
+        s.extend(execute(b, i + 1 == bodies.len()));
+    }
+    s
+}
+
+/// A network-mode body: [`NETWORK_HEADER`], then `rows`.
+pub fn net_body(rows: &[String]) -> Vec<u8> {
+    let mut body = format!("{NETWORK_HEADER}\n");
+    for r in rows {
+        body.push_str(r);
+    }
+    body.into_bytes()
 }
 
 /// One parsed reply chunk.
@@ -240,15 +523,7 @@ pub fn network_row(overrides: &[(&str, &str)]) -> String {
         ("process_guid", "{8f1c2a10-1111-4444-8888-000000000001}"),
         ("process_id", "4242"),
     ];
-    let mut cells = Vec::new();
-    for (name, value) in defaults {
-        let v = overrides
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(value, |(_, v)| *v);
-        cells.push(csv_cell(v));
-    }
-    cells.join(",") + "\n"
+    row(&defaults, overrides)
 }
 
 /// Quotes a CSV cell the way splunkd does: anything not purely alphanumeric.
@@ -319,13 +594,20 @@ pub fn process_row(overrides: &[(&str, &str)]) -> String {
         ("user_id", "S-1-5-18"),
         ("vendor_product", "Microsoft Sysmon"),
     ];
-    let mut cells = Vec::new();
-    for (name, value) in defaults {
-        let v = overrides
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(value, |(_, v)| *v);
-        cells.push(csv_cell(v));
-    }
+    row(&defaults, overrides)
+}
+
+/// One CSV row of `defaults` in order, each value replaced by its override.
+fn row(defaults: &[(&str, &str)], overrides: &[(&str, &str)]) -> String {
+    let cells: Vec<String> = defaults
+        .iter()
+        .map(|&(name, value)| {
+            let v = overrides
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(value, |(_, v)| *v);
+            csv_cell(v)
+        })
+        .collect();
     cells.join(",") + "\n"
 }

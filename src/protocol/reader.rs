@@ -43,6 +43,8 @@ pub struct ChunkReader<R> {
     line: Vec<u8>,
     chunks: u64,
     offset: u64,
+    /// Where the last chunk read (or being read) began.
+    start: u64,
     limit: u64,
 }
 
@@ -59,6 +61,7 @@ impl<R: BufRead> ChunkReader<R> {
             line: Vec::with_capacity(MAX_HEADER_BYTES),
             chunks: 0,
             offset: 0,
+            start: 0,
             limit,
         }
     }
@@ -76,6 +79,17 @@ impl<R: BufRead> ChunkReader<R> {
     /// Byte offset of the next unread byte in the stream.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Byte offset where the last chunk read began (its header line), the
+    /// offset framing errors report too.
+    pub fn chunk_offset(&self) -> u64 {
+        self.start
+    }
+
+    /// The wrapped reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// Reads the next chunk into `chunk`, replacing its contents.
@@ -157,6 +171,7 @@ impl<R: BufRead> ChunkReader<R> {
                 break start;
             }
         };
+        self.start = start;
         self.chunks += 1;
         if self.line.last() != Some(&b'\n') {
             let kind = if self.line.len() >= MAX_HEADER_BYTES {

@@ -92,6 +92,11 @@ impl<W: Write> ChunkWriter<W> {
         self.chunks
     }
 
+    /// The wrapped writer.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Gives back the wrapped writer.
     pub fn into_inner(self) -> W {
         self.inner
