@@ -258,6 +258,29 @@ fn options_go_through_the_shared_parser() {
 }
 
 #[test]
+fn every_offline_message_has_the_shape_splunk_sees() {
+    let bad_args = run_cli(&["--mode", "dns", "--tz=Mars/Olympus", "f"]);
+    let no_file = run_cli(&["--mode", "network", "/nonexistent/file.csv"]);
+    for (code, _, err) in [bad_args, no_file] {
+        assert_ne!(code, 0);
+        for line in err.lines() {
+            assert!(line.starts_with("regsvcsdetect: "), "{line:?} in\n{err}");
+        }
+    }
+    // A failed session replayed: the line is the one the binary writes to
+    // stderr, which is also the `error` splunkd shows.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sessions/truncated_stream.in"
+    );
+    let r = run_with(b"", &["replay", fixture], &[]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{out}");
+    let want = "regsvcsdetect: input ended inside the body of chunk 2 (byte 499): expected 3017 bytes, got 2977";
+    assert!(out.lines().any(|l| l == want), "{out}");
+}
+
+#[test]
 fn stdin_is_read_with_a_dash() {
     let input = format!("{NETWORK_HEADER}\n{}", network_row(&[]));
     let out = run_with(

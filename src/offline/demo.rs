@@ -4,13 +4,13 @@ use std::io::Cursor;
 
 use serde_json::json;
 
-use super::input::{self, Item};
+use super::input::{self, InputError, Item};
 use super::replay::{describe_reply, split};
 use super::run::time_text;
 use super::sysmon::Model;
 use super::Record;
 use crate::body::write_records;
-use crate::command::{Outcome, Session};
+use crate::command::{stderr_line, Outcome, Session};
 use crate::detect::Mode;
 
 /// A bundled sample: its path in the repository and its bytes.
@@ -95,7 +95,7 @@ what happened:
 /// # Errors
 ///
 /// A sample does not parse (a build with broken samples).
-pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, String> {
+pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, InputError> {
     let mut out = Vec::new();
     for s in SAMPLES.iter().filter(|s| s.mode == mode) {
         input::read_bytes(s.bytes, None, &mut |item: Item| {
@@ -116,7 +116,10 @@ pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, String> {
             out.push((s.path, record));
             Ok(())
         })
-        .map_err(|e| e.describe(s.path))?;
+        .map_err(|error| InputError {
+            name: s.path.to_string(),
+            error,
+        })?;
     }
     Ok(out)
 }
@@ -173,7 +176,10 @@ pub fn play(mode: Mode) -> (String, bool) {
     ));
     let events = match events(mode) {
         Ok(e) => e,
-        Err(e) => return (format!("{out}cannot read a bundled sample: {e}\n"), false),
+        Err(e) => {
+            let line = stderr_line(format_args!("cannot read a bundled sample: {e}"));
+            return (format!("{out}{line}\n"), false);
+        }
     };
     for s in SAMPLES.iter().filter(|s| s.mode == mode) {
         let n = events.iter().filter(|(p, _)| *p == s.path).count();

@@ -1,7 +1,9 @@
 //! Opening offline inputs: a file or stdin, gzip found by its magic bytes, the format sniffed from the first bytes, directories walked in sorted order, and the readers dispatched per format.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
@@ -9,6 +11,7 @@ use super::evtx::{self, Place};
 use super::sysmon::{self, Kind, Model};
 use super::Record;
 use super::{jsonl, tabular, xml};
+use crate::detect;
 
 /// Read buffer for input files: 64 KiB.
 const READ_CAPACITY_BYTES: usize = 64 << 10;
@@ -81,12 +84,48 @@ pub struct ReadError {
     /// The chunk and record of the problem in an EVTX file.
     pub evtx: Option<Place>,
     /// What is wrong.
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// What is wrong with an input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The bytes are not a record of the format (or cannot be read).
+    Malformed(String),
+    /// The engine reached a limit on this record.
+    Engine(detect::Error),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Malformed(text) => f.write_str(text),
+            Reason::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason::Malformed(text)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::Malformed(text.to_string())
+    }
+}
+
+impl From<detect::Error> for Reason {
+    fn from(e: detect::Error) -> Reason {
+        Reason::Engine(e)
+    }
 }
 
 impl ReadError {
     /// An error at `line`.
-    pub fn at(line: u64, reason: impl Into<String>) -> ReadError {
+    pub fn at(line: u64, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: Some(line),
             evtx: None,
@@ -95,7 +134,7 @@ impl ReadError {
     }
 
     /// An error in an EVTX chunk or record.
-    pub fn evtx(place: Place, reason: impl Into<String>) -> ReadError {
+    pub fn evtx(place: Place, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: Some(place),
@@ -104,7 +143,7 @@ impl ReadError {
     }
 
     /// An error about the whole input, at no place in it.
-    pub fn whole(reason: impl Into<String>) -> ReadError {
+    pub fn whole(reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: None,
@@ -127,6 +166,23 @@ impl ReadError {
         }
     }
 }
+
+/// A [`ReadError`] in the input it was found in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The input's name (its path, or `<stdin>`).
+    pub name: String,
+    /// What is wrong, and where.
+    pub error: ReadError,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.describe(&self.name))
+    }
+}
+
+impl std::error::Error for InputError {}
 
 /// One record read from an input.
 #[derive(Debug, Clone)]
@@ -161,13 +217,12 @@ impl Item {
 /// # Errors
 ///
 /// A directory cannot be listed.
-pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<String>) -> Result<(), String> {
-        let list =
-            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+pub fn expand(inputs: &[String]) -> Result<Vec<String>, FileError> {
+    fn walk(dir: &Path, out: &mut Vec<String>) -> Result<(), FileError> {
+        let list = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, "list", e))?;
         let mut entries = Vec::new();
         for entry in list {
-            let entry = entry.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+            let entry = entry.map_err(|e| FileError::new(dir, "list", e))?;
             entries.push(entry.path());
         }
         entries.sort();
@@ -178,8 +233,8 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
             {
                 continue;
             }
-            let kind = std::fs::symlink_metadata(&path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let kind =
+                std::fs::symlink_metadata(&path).map_err(|e| FileError::new(&path, "read", e))?;
             if kind.is_dir() {
                 walk(&path, out)?;
             } else if kind.is_file() || path.is_file() {
@@ -190,13 +245,47 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
     }
     let mut out = Vec::new();
     for input in inputs {
-        if input != "-" && std::path::Path::new(input).is_dir() {
-            walk(std::path::Path::new(input), &mut out)?;
+        if input != "-" && Path::new(input).is_dir() {
+            walk(Path::new(input), &mut out)?;
         } else {
             out.push(input.clone());
         }
     }
     Ok(out)
+}
+
+/// A file or directory that cannot be listed, opened or read.
+#[derive(Debug)]
+pub struct FileError {
+    /// The path as the user gave it (or as found below a directory).
+    pub path: String,
+    /// What was tried: `list`, `read`.
+    pub action: &'static str,
+    /// Why it failed.
+    pub source: io::Error,
+}
+
+impl FileError {
+    /// `action` on `path` failed with `source`.
+    pub fn new(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> FileError {
+        FileError {
+            path: path.as_ref().display().to_string(),
+            action,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot {}: {}", self.path, self.action, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// Opens `path` (`-` is stdin) and undoes gzip when the content starts with
@@ -260,7 +349,7 @@ pub fn detect(
 pub fn read(
     reader: Box<dyn BufRead>,
     format: Format,
-    each: &mut dyn FnMut(Item) -> Result<(), String>,
+    each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,
 ) -> Result<(), ReadError> {
     match format {
         Format::Csv => tabular::read(reader, &mut |line, record| {
@@ -317,7 +406,7 @@ pub fn read(
 pub fn read_bytes(
     bytes: &'static [u8],
     forced: Option<Format>,
-    each: &mut dyn FnMut(Item) -> Result<(), String>,
+    each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,
 ) -> Result<Format, ReadError> {
     let reader = decompress(Box::new(bytes)).map_err(|e| ReadError::io(&e))?;
     let (format, reader) = detect(reader, forced).map_err(|e| ReadError::io(&e))?;

@@ -162,9 +162,17 @@ mod tests {
     fn non_objects_and_bad_json_name_their_line() {
         let e = rows("{\"a\":1}\n[1,2]\n").unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.reason.contains("found an array"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().contains("found an array"),
+            "{}",
+            e.reason
+        );
         let e = rows("{\"a\":\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(e.reason.starts_with("invalid JSON"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().starts_with("invalid JSON"),
+            "{}",
+            e.reason
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod table;
 pub mod tabular;
 pub mod xml;
 
+use std::fmt;
 use std::io::{self, Write};
 
 /// Writes `text` to stdout through a locked handle; a closed pipe (`| head`)
@@ -22,6 +23,12 @@ pub fn say(text: &str) -> u8 {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(_) => 1,
     }
+}
+
+/// Writes a message to stderr in the one shape every message takes, in
+/// Splunk and offline alike: `regsvcsdetect: <text>`, one line.
+pub(crate) fn complain(text: impl fmt::Display) {
+    eprintln!("{}", crate::command::stderr_line(text));
 }
 
 /// One input record: (column name, values) pairs; several values make a multivalue cell.

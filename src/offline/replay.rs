@@ -4,9 +4,9 @@ use std::io::{Cursor, Read};
 
 use serde_json::Value;
 
-use super::input;
+use super::input::{self, FileError};
 use super::table::{self, Style};
-use crate::command::{Outcome, Session};
+use crate::command::{stderr_line, Outcome, Session};
 use crate::detect::Table;
 use crate::protocol::{Chunk, ChunkReader};
 
@@ -254,11 +254,11 @@ fn describe_request(chunk: &RawChunk) -> String {
     s
 }
 
-fn read_file(path: &str) -> Result<Vec<u8>, String> {
+fn read_file(path: &str) -> Result<Vec<u8>, FileError> {
     let mut data = Vec::new();
     input::open(path)
         .and_then(|mut r| r.read_to_end(&mut data))
-        .map_err(|e| format!("{path}: cannot read: {e}"))?;
+        .map_err(|e| FileError::new(path, "read", e))?;
     Ok(data)
 }
 
@@ -272,14 +272,14 @@ pub fn main(args: ReplayArgs) -> u8 {
     let input = match read_file(&file) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
     let expected = match expect.as_deref().map(read_file).transpose() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
@@ -295,12 +295,17 @@ pub fn main(args: ReplayArgs) -> u8 {
         text.push_str(&describe_reply(&reply.metadata, &reply.body, false));
     }
     if let Some(bad) = bad {
-        text.push_str(&format!(
-            "the recording ends with a malformed chunk: {bad}\n"
-        ));
+        text.push_str(&stderr_line(format_args!(
+            "the recording ends with a malformed chunk: {bad}"
+        )));
+        text.push('\n');
     }
     match &outcome {
-        Outcome::Failed(msg) => text.push_str(&format!("the command failed: {msg}\n")),
+        // The line the binary writes to stderr, as splunkd's search.log shows it.
+        Outcome::Failed(err) => {
+            text.push_str(&stderr_line(err));
+            text.push('\n');
+        }
         Outcome::Done | Outcome::Closed => {}
     }
     let code = super::say(&text);
@@ -309,15 +314,15 @@ pub fn main(args: ReplayArgs) -> u8 {
     };
     match compare(&expected, &output) {
         None => {
-            eprintln!(
-                "replay: {} reply chunks, byte-identical to {}",
+            super::complain(format_args!(
+                "{} reply chunks, byte-identical to {}",
                 replies.len(),
                 expect.unwrap_or_default()
-            );
+            ));
             code
         }
         Some(d) => {
-            eprintln!("replay: {d}");
+            super::complain(d);
             1
         }
     }

@@ -1,14 +1,15 @@
 //! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Windows XML, EVTX, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use super::input::{self, Format, Item, ReadError};
+use super::input::{self, FileError, Format, Item, ReadError};
 use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
 use super::Record;
-use crate::detect::{parse_number, Engine, Mode, Outcome, OwnedRow, Table};
+use crate::detect::{self, parse_number, Engine, Mode, Outcome, OwnedRow, Table};
 use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
 /// What `run --help` says above the flags.
@@ -122,13 +123,26 @@ fn capitalized(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn format_value(v: &str) -> Result<Format, String> {
-    Format::parse(v).ok_or_else(|| FORMAT_EXPECTED.to_string())
+fn format_value(v: &str) -> Result<Format, Expected> {
+    Format::parse(v).ok_or(Expected(FORMAT_EXPECTED))
 }
 
-fn style_value(v: &str) -> Result<Style, String> {
-    Style::parse(v).ok_or_else(|| OUTPUT_EXPECTED.to_string())
+fn style_value(v: &str) -> Result<Style, Expected> {
+    Style::parse(v).ok_or(Expected(OUTPUT_EXPECTED))
 }
+
+/// A flag value that is not one of the listed ones (clap adds the flag and
+/// the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected(pub &'static str);
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}", self.0)
+    }
+}
+
+impl std::error::Error for Expected {}
 
 const FORMAT_EXPECTED: &str = "csv, json, xml or evtx";
 const OUTPUT_EXPECTED: &str = "table, vertical, csv or json";
@@ -168,8 +182,8 @@ pub enum ArgsError {
     NoInput,
 }
 
-impl std::fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgsError::Options(p) => write!(f, "{p}"),
             ArgsError::Layout(p) => write!(f, "{p}"),
@@ -408,7 +422,7 @@ impl Runner {
     /// # Errors
     ///
     /// The engine hit a group limit.
-    pub fn push(&mut self, item: &Item) -> Result<(), String> {
+    pub fn push(&mut self, item: &Item) -> Result<(), detect::Error> {
         if let Some(src) = self.sources.last_mut() {
             src.rows += 1;
             self.progress.tick(src.rows, &src.name);
@@ -428,7 +442,7 @@ impl Runner {
             None => {}
         }
         let row = self.row(&item.record);
-        let outcome = self.engine.push_outcome(&row).map_err(|e| e.to_string())?;
+        let outcome = self.engine.push_outcome(&row)?;
         if self.explain {
             if let Some(why) = self.why(&outcome, &row) {
                 let name = self.sources.last().map_or("<input>", |s| s.name.as_str());
@@ -440,14 +454,10 @@ impl Runner {
     }
 
     /// Finishes: the result table and the summary.
-    ///
-    /// # Errors
-    ///
-    /// A time cannot be rendered.
-    pub fn finish(mut self) -> Result<Report, String> {
+    pub fn finish(mut self) -> Report {
         let table = self.engine.finish().to_table();
         let summary = self.summary(table.rows.len());
-        Ok(Report { table, summary })
+        Report { table, summary }
     }
 
     fn summary(&self, results: usize) -> String {
@@ -647,17 +657,17 @@ pub fn main(args: RunArgs) -> u8 {
                     other => vec![other.to_string()],
                 };
                 for line in lines {
-                    eprintln!("regsvcsdetect run: {line}");
+                    super::complain(line);
                 }
             }
-            eprintln!("see: regsvcsdetect run --help");
+            super::complain("see `regsvcsdetect run --help`");
             return 2;
         }
     };
     let files = match input::expand(&parsed.files) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
@@ -672,22 +682,16 @@ pub fn main(args: RunArgs) -> u8 {
         let (format, reader) = match opened {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("regsvcsdetect: {name}: cannot read: {e}");
+                super::complain(FileError::new(name, "read", e));
                 return 1;
             }
         };
         if let Err(e) = runner.read(name, reader, format) {
-            eprintln!("regsvcsdetect: {}", e.describe(name));
+            super::complain(e.describe(name));
             return 1;
         }
     }
-    let report = match runner.finish() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
-            return 1;
-        }
-    };
+    let report = runner.finish();
     let code = super::say(&table::render(&report.table, parsed.style));
     eprint!("{}", report.summary);
     code

@@ -34,7 +34,7 @@ pub fn read(
         ReadError {
             line: (line > 0).then_some(line),
             evtx: None,
-            reason,
+            reason: reason.into(),
         }
     };
     if !csv.read_byte_record(&mut header).map_err(bad)? {
@@ -140,7 +140,11 @@ mod tests {
     fn ragged_rows_name_their_line() {
         let e = rows("a,b\n1,2\n1,2,3\n").unwrap_err();
         assert_eq!(e.line, Some(3));
-        assert!(e.reason.contains("ragged row: 3 fields"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().contains("ragged row: 3 fields"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]
