@@ -947,6 +947,44 @@ fn crc32fast_like(a: &[u8], b: &[u8]) -> u32 {
 }
 
 #[test]
+fn an_event_without_dest_ip_is_filtered_by_rfc1918_and_dropped_by_extended() {
+    let dir = scratch("no-dest-ip");
+    let text = format!(
+        "{NETWORK_HEADER}\n{}{}",
+        network_row(&[("dest_ip", "")]),
+        network_row(&[])
+    );
+    let f = write(&dir, "net.csv", text.as_bytes());
+    let (code, out, err) = run_cli(&["--mode", "network", "--explain", "-o", "csv", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(table(out.as_bytes()).1.len(), 1, "{out}");
+    assert_eq!(count(&err, "filtered:"), 1, "{err}");
+    assert_eq!(count(&err, "dropped (missing BY field):"), 0, "{err}");
+    assert!(!err.contains("explain: "), "dest_ip!= filtered it: {err}");
+
+    let (code, out2, err) = run_cli(&[
+        "--mode",
+        "network",
+        "--cidrs",
+        "extended",
+        "--explain",
+        "-o",
+        "csv",
+        &f,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out2, out, "the result rows do not change");
+    assert_eq!(count(&err, "filtered:"), 0, "{err}");
+    assert_eq!(count(&err, "dropped (missing BY field):"), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "explain: {f}:2: selected, then dropped: missing BY field dest_ip"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn explain_names_each_dropped_event_and_why() {
     let dir = scratch("explain");
     // Sysmon EID 3 without User: selected, then dropped for the missing BY field.

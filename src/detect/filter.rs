@@ -77,6 +77,12 @@ impl DestFilter {
     /// in any range. For one value both read "outside every range". Values
     /// that are not IP addresses (hostnames, `-`) are outside every range,
     /// and `::ffff:a.b.c.d` is IPv6, so no IPv4 range contains it.
+    ///
+    /// An absent (or empty) `dest_ip` fails `rfc1918`, as SPL's
+    /// `field!=value` is false when the field is absent (DETECTIONS.md
+    /// §8(i)), so such an event is *filtered*; it passes `extended`, as
+    /// `NOT field IN (...)` is true, and then joins no group for the missing
+    /// BY field.
     pub fn passes(&self, dest_ip: &Values<'_>) -> bool {
         match self.set {
             CidrSet::Rfc1918 => self

@@ -189,6 +189,27 @@ fn missing_by_fields_drop_network_events_and_are_explained() {
 }
 
 #[test]
+fn an_absent_dest_ip_is_filtered_by_rfc1918_and_dropped_for_its_by_field_by_extended() {
+    let rows = [net_event(&[("dest_ip", "")])];
+    let mut e = engine(Mode::Network, |_| {});
+    push_all(&mut e, &rows);
+    let s = e.stats().clone();
+    assert_eq!((s.rows_filtered, s.rows_matched), (1, 0), "{s:?}");
+    assert_eq!(s.rows_dropped_missing, 0, "{s:?}");
+    assert!(s.missing.is_empty() && e.missing_field_warning().is_none());
+    assert!(s.balanced());
+
+    let mut e = engine(Mode::Network, |c| c.cidrs = CidrSet::Extended);
+    push_all(&mut e, &rows);
+    let s = e.stats().clone();
+    assert_eq!((s.rows_filtered, s.rows_matched), (0, 1), "{s:?}");
+    assert_eq!(s.rows_dropped_missing, 1, "{s:?}");
+    assert_eq!(s.missing.get("dest_ip"), Some(&1));
+    assert!(s.balanced());
+    assert!(e.finish().to_table().rows.is_empty());
+}
+
+#[test]
 fn multivalue_by_fields_form_a_cartesian_product_without_dedup() {
     let (t, s) = result(
         Mode::Network,
