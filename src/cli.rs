@@ -1,7 +1,7 @@
 //! The offline command line: `run`, `replay`, `demo` and `--version`, parsed by clap (the protocol never comes here).
 
 /// The version and the commit it was built from.
-pub fn version() -> String {
+pub(crate) fn version() -> String {
     format!(
         "{} {} ({})",
         crate::command::COMMAND,
@@ -22,18 +22,18 @@ splunkd runs it; the subcommands work offline.";
 #[derive(Debug, clap::Parser)]
 #[command(name = "regsvcsdetect", about = ABOUT, disable_version_flag = true)]
 #[command(subcommand_required = false, arg_required_else_help = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Print the version and commit
     #[arg(short = 'V', long)]
-    pub version: bool,
+    pub(crate) version: bool,
     /// What to do offline.
     #[command(subcommand)]
-    pub command: Option<Subcommand>,
+    pub(crate) command: Option<Subcommand>,
 }
 
 /// The offline subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum Subcommand {
+pub(crate) enum Subcommand {
     /// `run`: the detection over event files.
     #[command(about = "Run a detection over CSV, JSON lines or Sysmon XML files (gzip ok)")]
     #[command(long_about = crate::offline::run::ABOUT)]

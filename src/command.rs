@@ -110,7 +110,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
     /// Never records, whatever `record=` says, and never warns about it: a
     /// replayed recording names a dispatch directory that is usually gone,
     /// or is where the recording being replayed lives.
-    pub fn without_recording(mut self) -> Session<R, W> {
+    pub(crate) fn without_recording(mut self) -> Session<R, W> {
         self.may_record = false;
         self
     }

@@ -28,9 +28,9 @@ struct Inner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct At {
     /// 1-based number of the request chunk.
-    pub chunk: u64,
+    pub(crate) chunk: u64,
     /// Byte offset of its header line in the input stream.
-    pub offset: u64,
+    pub(crate) offset: u64,
 }
 
 /// What went wrong.
@@ -81,13 +81,13 @@ impl Error {
     }
 
     /// True when stdout is closed: the process ends quietly, exit 0.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(&self.0.kind, ErrorKind::Protocol(e) if e.is_broken_pipe())
     }
 
     /// The inspector messages the ERROR reply carries: one per refused
     /// argument, else one.
-    pub fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         match &self.0.kind {
             ErrorKind::Options(problems) => problems.messages(),
             _ => vec![self.to_string()],

@@ -14,19 +14,19 @@ use crate::command::{stderr_line, Outcome, Session};
 use crate::detect::Mode;
 
 /// A bundled sample: its path in the repository and its bytes.
-pub struct Sample {
+pub(crate) struct Sample {
     /// Path under the repository root.
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// The file, compiled in.
-    pub bytes: &'static [u8],
+    pub(crate) bytes: &'static [u8],
     /// The mode whose search would read it.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// What it holds.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
 }
 
 /// The samples, written for this project (no third-party data).
-pub const SAMPLES: [Sample; 6] = [
+pub(crate) const SAMPLES: [Sample; 6] = [
     Sample {
         path: "samples/sysmon_eid3.xml",
         bytes: include_bytes!("../../samples/sysmon_eid3.xml"),
@@ -95,7 +95,7 @@ what happened:
 /// # Errors
 ///
 /// A sample does not parse (a build with broken samples).
-pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, InputError> {
+pub(crate) fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, InputError> {
     let mut out = Vec::new();
     for s in SAMPLES.iter().filter(|s| s.mode == mode) {
         input::read_bytes(s.bytes, None, &mut |item: Item| {
@@ -132,7 +132,7 @@ fn chunk(meta: &str, body: &[u8]) -> Vec<u8> {
 
 /// The request stream splunkd would send for `| regsvcsdetect <args>` over
 /// `records`, in two execute chunks.
-pub fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
+pub(crate) fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
     let getinfo = json!({
         "action": "getinfo",
         "preview": false,
@@ -165,7 +165,7 @@ pub fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
 }
 
 /// The demo's text for one mode and whether the session succeeded.
-pub fn play(mode: Mode) -> (String, bool) {
+pub(crate) fn play(mode: Mode) -> (String, bool) {
     let mut out = String::new();
     let args = [format!("mode={}", mode.name()), "tz=UTC".to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -210,7 +210,7 @@ pub fn play(mode: Mode) -> (String, bool) {
 }
 
 /// Runs `regsvcsdetect demo`: both modes, 0 when both sessions succeed.
-pub fn main() -> u8 {
+pub(crate) fn main() -> u8 {
     let mut text = String::from(
         "regsvcsdetect demo: splunkd's side of the chunked protocol, played in this process over\nthe bundled samples (times in UTC).\n\n",
     );

@@ -48,7 +48,7 @@ impl Format {
     }
 
     /// The format's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Json => "json",
@@ -63,7 +63,7 @@ impl Format {
     /// Guesses the format from the first bytes: the `ElfFile` signature is
     /// EVTX, `<` is XML, `{` is JSON, anything else CSV (a UTF-8 byte order
     /// mark and whitespace skipped).
-    pub fn sniff(head: &[u8]) -> Format {
+    pub(crate) fn sniff(head: &[u8]) -> Format {
         if head.starts_with(evtx::MAGIC) {
             return Format::Evtx;
         }
@@ -80,16 +80,16 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     /// 1-based line of the problem in the (decompressed) text.
-    pub line: Option<u64>,
+    pub(crate) line: Option<u64>,
     /// The chunk and record of the problem in an EVTX file.
-    pub evtx: Option<Place>,
+    pub(crate) evtx: Option<Place>,
     /// What is wrong.
-    pub reason: Reason,
+    pub(crate) reason: Reason,
 }
 
 /// What is wrong with an input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The bytes are not a record of the format (or cannot be read).
     Malformed(String),
     /// The engine reached a limit on this record.
@@ -125,7 +125,7 @@ impl From<detect::Error> for Reason {
 
 impl ReadError {
     /// An error at `line`.
-    pub fn at(line: u64, reason: impl Into<Reason>) -> ReadError {
+    pub(crate) fn at(line: u64, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: Some(line),
             evtx: None,
@@ -134,7 +134,7 @@ impl ReadError {
     }
 
     /// An error in an EVTX chunk or record.
-    pub fn evtx(place: Place, reason: impl Into<Reason>) -> ReadError {
+    pub(crate) fn evtx(place: Place, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: Some(place),
@@ -143,7 +143,7 @@ impl ReadError {
     }
 
     /// An error about the whole input, at no place in it.
-    pub fn whole(reason: impl Into<Reason>) -> ReadError {
+    pub(crate) fn whole(reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: None,
@@ -152,13 +152,13 @@ impl ReadError {
     }
 
     /// An error with no line (I/O, decompression).
-    pub fn io(e: &io::Error) -> ReadError {
+    pub(crate) fn io(e: &io::Error) -> ReadError {
         ReadError::whole(format!("cannot read: {e}"))
     }
 
     /// `name:line: reason` or `name:chunk N:record M: reason`, the way
     /// compilers name a place in a file.
-    pub fn describe(&self, name: &str) -> String {
+    pub(crate) fn describe(&self, name: &str) -> String {
         match (self.line, self.evtx) {
             (Some(line), _) => format!("{name}:{line}: {}", self.reason),
             (None, Some(place)) => format!("{name}:{place}: {}", self.reason),
@@ -169,11 +169,11 @@ impl ReadError {
 
 /// A [`ReadError`] in the input it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
+pub(crate) struct InputError {
     /// The input's name (its path, or `<stdin>`).
     pub name: String,
     /// What is wrong, and where.
-    pub error: ReadError,
+    pub(crate) error: ReadError,
 }
 
 impl fmt::Display for InputError {
@@ -188,20 +188,20 @@ impl std::error::Error for InputError {}
 #[derive(Debug, Clone)]
 pub struct Item {
     /// 1-based line where the record starts (0 for EVTX records).
-    pub line: u64,
+    pub(crate) line: u64,
     /// The chunk and record of an EVTX record.
-    pub evtx: Option<Place>,
+    pub(crate) evtx: Option<Place>,
     /// Field name and values; several values make a multivalue field.
     pub record: Record,
     /// For Windows events, the CIM dataset the event maps to.
-    pub model: Option<Model>,
+    pub(crate) model: Option<Model>,
     /// For Windows events, which kind of event it is.
     pub kind: Option<Kind>,
 }
 
 impl Item {
     /// Where the record is in its input: `12` (a line) or `chunk 0:record 48`.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         match self.evtx {
             Some(p) => p.to_string(),
             None => self.line.to_string(),
@@ -217,7 +217,7 @@ impl Item {
 /// # Errors
 ///
 /// A directory cannot be listed.
-pub fn expand(inputs: &[String]) -> Result<Vec<String>, FileError> {
+pub(crate) fn expand(inputs: &[String]) -> Result<Vec<String>, FileError> {
     fn walk(dir: &Path, out: &mut Vec<String>) -> Result<(), FileError> {
         let list = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, "list", e))?;
         let mut entries = Vec::new();
@@ -256,13 +256,13 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, FileError> {
 
 /// A file or directory that cannot be listed, opened or read.
 #[derive(Debug)]
-pub struct FileError {
+pub(crate) struct FileError {
     /// The path as the user gave it (or as found below a directory).
-    pub path: String,
+    pub(crate) path: String,
     /// What was tried: `list`, `read`.
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// Why it failed.
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 impl FileError {
@@ -294,7 +294,7 @@ impl std::error::Error for FileError {
 /// # Errors
 ///
 /// The file cannot be opened or read.
-pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
+pub(crate) fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
     } else {
@@ -403,7 +403,7 @@ pub fn read(
 /// # Errors
 ///
 /// As [`read`].
-pub fn read_bytes(
+pub(crate) fn read_bytes(
     bytes: &'static [u8],
     forced: Option<Format>,
     each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,

@@ -93,7 +93,7 @@ fn kind(v: &Value) -> &'static str {
 
 /// A JSON object as a record: strings as they are, numbers and booleans
 /// rendered, arrays as multivalue fields, null and empty strings left out.
-pub fn record(object: &Map<String, Value>) -> Record {
+pub(crate) fn record(object: &Map<String, Value>) -> Record {
     let mut out = Record::with_capacity(object.len());
     for (name, value) in object {
         let values: Vec<Vec<u8>> = match value {

@@ -11,16 +11,16 @@ use super::input::ReadError;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XmlEvent {
     /// 1-based line of the `<Event>` tag.
-    pub line: u64,
+    pub(crate) line: u64,
     /// `System` values: element text under the element name (`EventID`,
     /// `Computer`, `Channel`) and attributes as `Element.Attribute`
     /// (`Provider.Name`, `TimeCreated.SystemTime`, `Security.UserID`).
-    pub system: Vec<(String, String)>,
+    pub(crate) system: Vec<(String, String)>,
     /// `EventData` values: `<Data Name='Image'>…</Data>` as (`Image`, text).
-    pub data: Vec<(String, String)>,
+    pub(crate) data: Vec<(String, String)>,
     /// The same `EventData` values as written, XML entities not decoded
     /// (`&amp;` stays `&amp;`): what a regex extraction over the raw event sees.
-    pub data_raw: Vec<(String, String)>,
+    pub(crate) data_raw: Vec<(String, String)>,
 }
 
 impl XmlEvent {
@@ -33,7 +33,7 @@ impl XmlEvent {
     }
 
     /// An `EventData` value, the first when a name repeats.
-    pub fn data(&self, name: &str) -> Option<&str> {
+    pub(crate) fn data(&self, name: &str) -> Option<&str> {
         self.data
             .iter()
             .find(|(n, _)| n == name)
@@ -41,7 +41,7 @@ impl XmlEvent {
     }
 
     /// An `EventData` value as written (entities kept), the first when a name repeats.
-    pub fn data_raw(&self, name: &str) -> Option<&str> {
+    pub(crate) fn data_raw(&self, name: &str) -> Option<&str> {
         self.data_raw
             .iter()
             .find(|(n, _)| n == name)
