@@ -26,43 +26,49 @@ pub(crate) struct Sample {
 }
 
 /// The samples, written for this project (no third-party data).
+/// One entry of [`SAMPLES`]: the file below `samples/`, compiled in.
+macro_rules! sample {
+    ($file:literal, $mode:expr, $about:literal) => {
+        Sample {
+            path: concat!("samples/", $file),
+            bytes: include_bytes!(concat!("../../samples/", $file)),
+            mode: $mode,
+            about: $about,
+        }
+    };
+}
+
 pub(crate) const SAMPLES: [Sample; 6] = [
-    Sample {
-        path: "samples/sysmon_eid3.xml",
-        bytes: include_bytes!("../../samples/sysmon_eid3.xml"),
-        mode: Mode::Network,
-        about: "Sysmon XmlWinEventLog, one event per line, mapped to CIM here",
-    },
-    Sample {
-        path: "samples/network_events.csv",
-        bytes: include_bytes!("../../samples/network_events.csv"),
-        mode: Mode::Network,
-        about: "Splunk CSV export of Network_Traffic fields, with a __mv_ column",
-    },
-    Sample {
-        path: "samples/sysmon_eid1.xml",
-        bytes: include_bytes!("../../samples/sysmon_eid1.xml"),
-        mode: Mode::Noargs,
-        about: "Sysmon XmlWinEventLog, one event per line, mapped to CIM here",
-    },
-    Sample {
-        path: "samples/sysmon_eid1_evtx.xml.gz",
-        bytes: include_bytes!("../../samples/sysmon_eid1_evtx.xml.gz"),
-        mode: Mode::Noargs,
-        about: "python-evtx rendering of one event, gzip-compressed",
-    },
-    Sample {
-        path: "samples/security_4688.xml",
-        bytes: include_bytes!("../../samples/security_4688.xml"),
-        mode: Mode::Noargs,
-        about: "Windows Security XmlWinEventLog (4688 and a 4624), mapped to CIM here",
-    },
-    Sample {
-        path: "samples/processes.jsonl",
-        bytes: include_bytes!("../../samples/processes.jsonl"),
-        mode: Mode::Noargs,
-        about: "Splunk JSON export (result-wrapped, Processes.* names) and flat lines",
-    },
+    sample!(
+        "sysmon_eid3.xml",
+        Mode::Network,
+        "Sysmon XmlWinEventLog, one event per line, mapped to CIM here"
+    ),
+    sample!(
+        "network_events.csv",
+        Mode::Network,
+        "Splunk CSV export of Network_Traffic fields, with a __mv_ column"
+    ),
+    sample!(
+        "sysmon_eid1.xml",
+        Mode::Noargs,
+        "Sysmon XmlWinEventLog, one event per line, mapped to CIM here"
+    ),
+    sample!(
+        "sysmon_eid1_evtx.xml.gz",
+        Mode::Noargs,
+        "python-evtx rendering of one event, gzip-compressed"
+    ),
+    sample!(
+        "security_4688.xml",
+        Mode::Noargs,
+        "Windows Security XmlWinEventLog (4688 and a 4624), mapped to CIM here"
+    ),
+    sample!(
+        "processes.jsonl",
+        Mode::Noargs,
+        "Splunk JSON export (result-wrapped, Processes.* names) and flat lines"
+    ),
 ];
 
 const NETWORK_STORY: &str = "\

@@ -352,26 +352,23 @@ pub fn read(
     each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,
 ) -> Result<(), ReadError> {
     match format {
-        Format::Csv => tabular::read(reader, &mut |line, record| {
-            each(Item {
-                line,
-                evtx: None,
-                record,
-                model: None,
-                kind: None,
+        Format::Csv | Format::Json => {
+            let rows = if format == Format::Csv {
+                tabular::read
+            } else {
+                jsonl::read
+            };
+            rows(reader, &mut |line, record| {
+                each(Item {
+                    line,
+                    evtx: None,
+                    record,
+                    model: None,
+                    kind: None,
+                })
+                .map_err(|e| ReadError::at(line, e))
             })
-            .map_err(|e| ReadError::at(line, e))
-        }),
-        Format::Json => jsonl::read(reader, &mut |line, record| {
-            each(Item {
-                line,
-                evtx: None,
-                record,
-                model: None,
-                kind: None,
-            })
-            .map_err(|e| ReadError::at(line, e))
-        }),
+        }
         Format::Xml => xml::read(reader, &mut |event| {
             let line = event.line;
             let mapped = sysmon::map(&event);
@@ -412,6 +409,33 @@ pub(crate) fn read_bytes(
     let (format, reader) = detect(reader, forced).map_err(|e| ReadError::io(&e))?;
     read(reader, format, each)?;
     Ok(format)
+}
+
+/// What `tabular::read` and `jsonl::read` share: rows of a text input, by line.
+#[cfg(test)]
+pub(crate) type RowReader = fn(
+    Box<dyn BufRead>,
+    &mut dyn FnMut(u64, Record) -> Result<(), ReadError>,
+) -> Result<(), ReadError>;
+
+/// Every (line, record) `read` finds in `text`, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn rows_of(
+    read: RowReader,
+    text: &'static str,
+) -> Result<Vec<(u64, Record)>, ReadError> {
+    let mut out = Vec::new();
+    read(Box::new(text.as_bytes()), &mut |line, r| {
+        out.push((line, r));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `s` as bytes, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn bytes(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
 }
 
 #[cfg(test)]
