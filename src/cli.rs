@@ -1,11 +1,7 @@
-//! The binary's entry point: with no arguments it speaks SCP v2 to splunkd; with a subcommand it works offline.
-
-use std::io::{self, BufReader};
-
-use crate::command::{Outcome, Session};
+//! The offline command line: `run`, `replay`, `demo` and `--version`, parsed by clap (the protocol never comes here).
 
 /// The version and the commit it was built from.
-pub fn version() -> String {
+pub(crate) fn version() -> String {
     format!(
         "{} {} ({})",
         crate::command::COMMAND,
@@ -26,18 +22,18 @@ splunkd runs it; the subcommands work offline.";
 #[derive(Debug, clap::Parser)]
 #[command(name = "regsvcsdetect", about = ABOUT, disable_version_flag = true)]
 #[command(subcommand_required = false, arg_required_else_help = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Print the version and commit
     #[arg(short = 'V', long)]
-    pub version: bool,
+    pub(crate) version: bool,
     /// What to do offline.
     #[command(subcommand)]
-    pub command: Option<Subcommand>,
+    pub(crate) command: Option<Subcommand>,
 }
 
 /// The offline subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum Subcommand {
+pub(crate) enum Subcommand {
     /// `run`: the detection over event files.
     #[command(about = "Run a detection over CSV, JSON lines or Sysmon XML files (gzip ok)")]
     #[command(long_about = crate::offline::run::ABOUT)]
@@ -51,14 +47,9 @@ pub enum Subcommand {
     Demo,
 }
 
-/// Runs the binary with `args` (argv without the program name) and returns the exit code.
-///
-/// splunkd starts a chunked command with no arguments (PROTOCOL.md §1.2), so
-/// the no-argument form is the protocol; any argument means the offline CLI.
+/// Runs the offline CLI with `args` (argv without the program name) and
+/// returns the exit code.
 pub fn main(args: &[String]) -> u8 {
-    if args.is_empty() {
-        return serve();
-    }
     let argv = std::iter::once(crate::command::COMMAND).chain(args.iter().map(String::as_str));
     let cli = match <Cli as clap::Parser>::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -73,42 +64,5 @@ pub fn main(args: &[String]) -> u8 {
         Some(Subcommand::Replay(args)) => crate::offline::replay::main(args),
         Some(Subcommand::Demo) => crate::offline::demo::main(),
         None => crate::offline::say(&format!("{}\n", version())),
-    }
-}
-
-fn serve() -> u8 {
-    let stdin = io::stdin().lock();
-    let stdout = io::stdout().lock();
-    let input = BufReader::with_capacity(1 << 16, stdin);
-    let output = io::BufWriter::with_capacity(1 << 16, stdout);
-    match Session::new(input, output).run() {
-        Outcome::Done | Outcome::Closed => 0,
-        Outcome::Failed(err) => {
-            // One terse line, the message as sent: splunkd copies every
-            // stderr line into search.log.
-            eprintln!("{}", one_line(&crate::command::tagged(&err)));
-            1
-        }
-    }
-}
-
-/// Escapes line breaks, so a message that quotes user input (an option value
-/// with a newline) stays one stderr line.
-fn one_line(msg: &str) -> String {
-    msg.replace('\r', "\\r")
-        .replace('\n', "\\n")
-        .replace('\u{85}', "\\u{85}")
-        .replace('\u{2028}', "\\u{2028}")
-        .replace('\u{2029}', "\\u{2029}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_line_escapes_line_breaks() {
-        assert_eq!(one_line("a\nb\r\nc"), "a\\nb\\r\\nc");
-        assert_eq!(one_line("plain"), "plain");
     }
 }

@@ -11,25 +11,35 @@
 //!
 //! # One execute chunk, stdin to stdout
 //!
-//! `cli.rs` hands stdin and stdout to [`Session::run`]; `protocol/reader.rs`
-//! reads the chunk and hands its body, as a reader over exactly its bytes,
-//! to the handler's [`Sink`] (`command/execute.rs`), which splits and
-//! prefilters it in `body/`; the handler pushes the rows into `detect/` and
-//! hands the reply and its results back here, and `protocol/writer.rs`
-//! writes them, the CSV streamed by `body/`. Each module calls only
-//! downwards: `command` into `protocol`, `body` and `detect`, never the
-//! other way.
+//! Eight files, each doing one job:
+//!
+//! 1. `main.rs`: no arguments, so it calls [`serve`] (the offline CLI,
+//!    `cli.rs`, is never on this path);
+//! 2. `command.rs`: [`serve`] hands stdin and stdout to [`Session::run`],
+//!    which asks the reader for the next chunk;
+//! 3. `protocol/reader.rs`: reads the header and metadata and hands the body,
+//!    as a reader over exactly its bytes, to the handler;
+//! 4. `command/execute.rs`: the handler's [`Sink`] takes the body;
+//! 5. `body/read.rs`: splits and prefilters it and decodes the rows that may
+//!    match;
+//! 6. `detect/mod.rs`: the engine takes each row, and the handler's answer
+//!    takes the results back to `command.rs`;
+//! 7. `body/write.rs`: streams the results as CSV into
+//! 8. `protocol/writer.rs`, which frames the reply on stdout.
+//!
+//! Each module calls only downwards: `command` into `protocol`, `body` and
+//! `detect`, never the other way.
 
 mod error;
 mod execute;
 mod plan;
 mod record;
 
-pub use error::{tagged, At, Error, ErrorKind, COMMAND};
+pub use error::{stderr_line, tagged, At, Error, ErrorKind, COMMAND};
 pub use execute::Sink;
 
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 
 use crate::body::{results_len, write_results};
 use crate::detect::Results;
@@ -39,6 +49,21 @@ use error::error_reply;
 use execute::Execute;
 use plan::Plan;
 use record::{Recording, Target};
+
+/// Serves splunkd on stdin and stdout until end of input and returns the
+/// exit code: 0 when done (or when splunkd closed stdout), 1 after an ERROR
+/// reply, whose message also goes to stderr as one line.
+pub fn serve() -> u8 {
+    let input = BufReader::with_capacity(1 << 16, io::stdin().lock());
+    let output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    match Session::new(input, output).run() {
+        Outcome::Done | Outcome::Closed => 0,
+        Outcome::Failed(err) => {
+            eprintln!("{}", stderr_line(&err));
+            1
+        }
+    }
+}
 
 /// How a session ended, which decides the exit code.
 #[derive(Debug)]
@@ -85,7 +110,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
     /// Never records, whatever `record=` says, and never warns about it: a
     /// replayed recording names a dispatch directory that is usually gone,
     /// or is where the recording being replayed lives.
-    pub fn without_recording(mut self) -> Session<R, W> {
+    pub(crate) fn without_recording(mut self) -> Session<R, W> {
         self.may_record = false;
         self
     }

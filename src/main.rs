@@ -4,5 +4,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    ExitCode::from(regsvcsdetect::cli::main(&args))
+    // splunkd starts a chunked command with no arguments (PROTOCOL.md §1.2),
+    // so that form is the protocol; any argument means the offline CLI.
+    let code = if args.is_empty() {
+        regsvcsdetect::command::serve()
+    } else {
+        regsvcsdetect::cli::main(&args)
+    };
+    ExitCode::from(code)
 }

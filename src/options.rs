@@ -7,20 +7,20 @@ use jiff::tz::TimeZone;
 use crate::detect::{Binary, CidrSet, Config, InputShape, Mode, TimeRender};
 
 /// The default `timeformat`, ESCU's `security_content_ctime`.
-pub const DEFAULT_TIMEFORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+pub(crate) const DEFAULT_TIMEFORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
 /// The longest single argument accepted, in bytes.
-pub const MAX_ARG_BYTES: usize = 4096;
+pub(crate) const MAX_ARG_BYTES: usize = 4096;
 
 /// The most problems reported for one argument list.
-pub const MAX_ERRORS: usize = 20;
+pub(crate) const MAX_ERRORS: usize = 20;
 
 /// The largest `max_groups` accepted.
-pub const MAX_MAX_GROUPS: usize = 100_000_000;
+pub(crate) const MAX_MAX_GROUPS: usize = 100_000_000;
 
 /// Which side of the map/reduce split this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Filter, aggregate everything, emit on the last request (the default).
     Reduce,
     /// Filter and pre-aggregate each chunk on an indexer (`phase=map`).
@@ -33,18 +33,18 @@ pub struct Options {
     /// The engine configuration.
     pub config: Config,
     /// Map or reduce.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// Whether the reduce process asks splunkd for a map phase on the peers.
-    pub distributed: bool,
+    pub(crate) distributed: bool,
     /// Record the session's bytes into the dispatch directory.
     pub record: bool,
     /// The options as the user wrote them (name, value), in order, without
     /// `phase`: the map phase gets the same ones.
-    pub given: Vec<(String, String)>,
+    pub(crate) given: Vec<(String, String)>,
 }
 
 /// One word of a [`Kind::Choice`] and what it sets.
-pub type Word = (&'static str, fn(&mut Draft));
+pub(crate) type Word = (&'static str, fn(&mut Draft));
 
 /// What an option takes, and how a value reaches the [`Draft`].
 pub enum Kind {
@@ -84,13 +84,13 @@ pub struct OptionSpec {
     /// The value when not given; `None` when the option is required.
     pub default: Option<&'static str>,
     /// One line of help, for `run --help`.
-    pub help: &'static str,
+    pub(crate) help: &'static str,
     /// Whether `regsvcsdetect run` accepts it; the others concern splunkd
     /// (map/reduce, recording) and have no meaning offline.
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// The one mode it applies to, and why; a non-default value with the
     /// other mode is a [`Problem::Conflict`].
-    pub only: Option<(Mode, &'static str)>,
+    pub(crate) only: Option<(Mode, &'static str)>,
 }
 
 /// Every option the command accepts. The README's options table and
@@ -391,7 +391,7 @@ impl Problems {
     }
 
     /// One message per problem, plus one counting those left out.
-    pub fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let mut out: Vec<String> = self.list.iter().map(Problem::to_string).collect();
         if self.omitted > 0 {
             out.push(format!(
@@ -495,13 +495,13 @@ impl Kind {
 
 impl OptionSpec {
     /// The option by name (lowercase).
-    pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    pub(crate) fn find(name: &str) -> Option<&'static OptionSpec> {
         OPTIONS.iter().find(|o| o.name == name)
     }
 }
 
 /// Parses a Splunk boolean: 1/0, t/f, true/false, y/n, yes/no, any case.
-pub fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "t" | "true" | "y" | "yes" => Some(true),
         "0" | "f" | "false" | "n" | "no" => Some(false),
@@ -557,7 +557,7 @@ impl Options {
     /// # Errors
     ///
     /// As [`Options::parse`], plus [`Problem::NotOffline`].
-    pub fn parse_offline(args: &[String]) -> Result<Options, Problems> {
+    pub(crate) fn parse_offline(args: &[String]) -> Result<Options, Problems> {
         Options::parse_in(args, true)
     }
 
@@ -696,7 +696,7 @@ impl Options {
 }
 
 /// Quotes an SPL argument value when it holds spaces, quotes or pipes.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let plain = !value.is_empty()
         && value
             .chars()

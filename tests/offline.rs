@@ -258,6 +258,29 @@ fn options_go_through_the_shared_parser() {
 }
 
 #[test]
+fn every_offline_message_has_the_shape_splunk_sees() {
+    let bad_args = run_cli(&["--mode", "dns", "--tz=Mars/Olympus", "f"]);
+    let no_file = run_cli(&["--mode", "network", "/nonexistent/file.csv"]);
+    for (code, _, err) in [bad_args, no_file] {
+        assert_ne!(code, 0);
+        for line in err.lines() {
+            assert!(line.starts_with("regsvcsdetect: "), "{line:?} in\n{err}");
+        }
+    }
+    // A failed session replayed: the line is the one the binary writes to
+    // stderr, which is also the `error` splunkd shows.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sessions/truncated_stream.in"
+    );
+    let r = run_with(b"", &["replay", fixture], &[]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{out}");
+    let want = "regsvcsdetect: input ended inside the body of chunk 2 (byte 499): expected 3017 bytes, got 2977";
+    assert!(out.lines().any(|l| l == want), "{out}");
+}
+
+#[test]
 fn stdin_is_read_with_a_dash() {
     let input = format!("{NETWORK_HEADER}\n{}", network_row(&[]));
     let out = run_with(
@@ -921,6 +944,44 @@ fn crc32fast_like(a: &[u8], b: &[u8]) -> u32 {
     let mut joined = a.to_vec();
     joined.extend_from_slice(b);
     evtx::checksum_ieee(&joined)
+}
+
+#[test]
+fn an_event_without_dest_ip_is_filtered_by_rfc1918_and_dropped_by_extended() {
+    let dir = scratch("no-dest-ip");
+    let text = format!(
+        "{NETWORK_HEADER}\n{}{}",
+        network_row(&[("dest_ip", "")]),
+        network_row(&[])
+    );
+    let f = write(&dir, "net.csv", text.as_bytes());
+    let (code, out, err) = run_cli(&["--mode", "network", "--explain", "-o", "csv", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(table(out.as_bytes()).1.len(), 1, "{out}");
+    assert_eq!(count(&err, "filtered:"), 1, "{err}");
+    assert_eq!(count(&err, "dropped (missing BY field):"), 0, "{err}");
+    assert!(!err.contains("explain: "), "dest_ip!= filtered it: {err}");
+
+    let (code, out2, err) = run_cli(&[
+        "--mode",
+        "network",
+        "--cidrs",
+        "extended",
+        "--explain",
+        "-o",
+        "csv",
+        &f,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out2, out, "the result rows do not change");
+    assert_eq!(count(&err, "filtered:"), 0, "{err}");
+    assert_eq!(count(&err, "dropped (missing BY field):"), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "explain: {f}:2: selected, then dropped: missing BY field dest_ip"
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -449,23 +449,6 @@ pub fn parse_chunks(mut out: &[u8]) -> Vec<Reply> {
     replies
 }
 
-/// A path under `../shared/fixtures`, or `None` with a SKIP line when the
-/// shared folder is absent.
-pub fn shared(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} is absent (../shared/fixtures not beside the repository)",
-            p.display()
-        );
-        None
-    }
-}
-
 /// A path under `../shared/fixtures`, for tests marked
 /// `#[ignore = "needs ../shared/fixtures ..."]`: run anyway (CI's
 /// `--include-ignored`), they fail when the folder is absent.

@@ -28,9 +28,9 @@ struct Inner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct At {
     /// 1-based number of the request chunk.
-    pub chunk: u64,
+    pub(crate) chunk: u64,
     /// Byte offset of its header line in the input stream.
-    pub offset: u64,
+    pub(crate) offset: u64,
 }
 
 /// What went wrong.
@@ -81,13 +81,13 @@ impl Error {
     }
 
     /// True when stdout is closed: the process ends quietly, exit 0.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(&self.0.kind, ErrorKind::Protocol(e) if e.is_broken_pipe())
     }
 
     /// The inspector messages the ERROR reply carries: one per refused
     /// argument, else one.
-    pub fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         match &self.0.kind {
             ErrorKind::Options(problems) => problems.messages(),
             _ => vec![self.to_string()],
@@ -190,6 +190,19 @@ pub fn tagged(text: impl fmt::Display) -> String {
     format!("{COMMAND}: {text}")
 }
 
+/// A message as one stderr line: [`tagged`], with line breaks escaped so a
+/// message that quotes user input (an option value with a newline) stays
+/// one line (splunkd copies every stderr line into search.log). Every
+/// message the binary writes to stderr, offline too, takes this form.
+pub fn stderr_line(text: impl fmt::Display) -> String {
+    tagged(text)
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+        .replace('\u{85}', "\\u{85}")
+        .replace('\u{2028}', "\\u{2028}")
+        .replace('\u{2029}', "\\u{2029}")
+}
+
 /// Adds one inspector message, named after the command.
 pub(crate) fn inform(reply: &mut Reply, level: &str, text: impl fmt::Display) {
     reply.inspector.message(level, tagged(text));
@@ -208,4 +221,15 @@ pub(crate) fn error_reply(err: &Error) -> Reply {
         inform(&mut reply, "ERROR", message);
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stderr_line_is_tagged_and_escapes_line_breaks() {
+        assert_eq!(stderr_line("a\nb\r\nc"), "regsvcsdetect: a\\nb\\r\\nc");
+        assert_eq!(stderr_line("plain"), "regsvcsdetect: plain");
+    }
 }

@@ -49,7 +49,7 @@ impl Sink {
     }
 
     /// Feeds the next piece of the current body; pieces may split anything.
-    pub fn feed(&mut self, piece: &[u8]) {
+    pub(crate) fn feed(&mut self, piece: &[u8]) {
         self.body.feed(piece);
     }
 
@@ -59,7 +59,7 @@ impl Sink {
     /// # Errors
     ///
     /// A read error; what was read before it stays fed.
-    pub fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
         self.body.read_from(src)
     }
 
@@ -70,7 +70,7 @@ impl Sink {
     ///
     /// [`ErrorKind::Body`] for malformed CSV, [`ErrorKind::Engine`] for a
     /// limit the engine reached.
-    pub fn end(&mut self) -> Result<(), Error> {
+    pub(crate) fn end(&mut self) -> Result<(), Error> {
         let engine = &mut self.engine;
         let counts = self
             .body
@@ -108,12 +108,12 @@ impl Sink {
     }
 
     /// The engine, to read (rows go in only through the sink).
-    pub fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
 
     /// Rows whose field count differed from their body's header.
-    pub fn ragged(&self) -> u64 {
+    pub(crate) fn ragged(&self) -> u64 {
         self.ragged
     }
 }
@@ -129,7 +129,7 @@ pub(crate) struct Execute {
 
 impl Execute {
     /// A handler for the planned engine and phase.
-    pub(crate) fn new(engine: Engine, phase: Phase, warn: Option<String>) -> Execute {
+    pub fn new(engine: Engine, phase: Phase, warn: Option<String>) -> Execute {
         Execute {
             sink: Sink::new(engine),
             phase,

@@ -17,7 +17,7 @@ pub(crate) struct Plan {
     /// Map (partial rows per chunk) or reduce (the result at the end).
     pub(crate) phase: Phase,
     /// Where to record this session, when `record=t` applies here.
-    pub(crate) record: Option<Target>,
+    pub record: Option<Target>,
     /// A WARN held for the first execute reply.
     pub(crate) warn: Option<String>,
 }

@@ -77,7 +77,13 @@ impl DestFilter {
     /// in any range. For one value both read "outside every range". Values
     /// that are not IP addresses (hostnames, `-`) are outside every range,
     /// and `::ffff:a.b.c.d` is IPv6, so no IPv4 range contains it.
-    pub fn passes(&self, dest_ip: &Values<'_>) -> bool {
+    ///
+    /// An absent (or empty) `dest_ip` fails `rfc1918`, as SPL's
+    /// `field!=value` is false when the field is absent (DETECTIONS.md
+    /// §8(i)), so such an event is *filtered*; it passes `extended`, as
+    /// `NOT field IN (...)` is true, and then joins no group for the missing
+    /// BY field.
+    pub(crate) fn passes(&self, dest_ip: &Values<'_>) -> bool {
         match self.set {
             CidrSet::Rfc1918 => self
                 .nets
@@ -95,7 +101,7 @@ fn ip(value: &[u8]) -> Option<IpAddr> {
 }
 
 /// `field=value` in SPL `search`: whole value, ASCII case-insensitive, any value of a multivalue field.
-pub fn equals(values: &Values<'_>, wanted: &str) -> bool {
+pub(crate) fn equals(values: &Values<'_>, wanted: &str) -> bool {
     values.any(|v| v.eq_ignore_ascii_case(wanted.as_bytes()))
 }
 
@@ -108,13 +114,13 @@ pub const SYSMON_SOURCES: [&str; 2] = [
 ];
 
 /// The `sysmon` macro as a gate over `sourcetype` and `source`.
-pub fn sysmon(sourcetype: &Values<'_>, source: &Values<'_>) -> bool {
+pub(crate) fn sysmon(sourcetype: &Values<'_>, source: &Values<'_>) -> bool {
     equals(sourcetype, SYSMON_SOURCETYPE) || SYSMON_SOURCES.iter().any(|s| equals(source, s))
 }
 
 /// CIM Endpoint data-model fill for `dest`, `user`, `process`, `parent_process`:
 /// `if(isnull(x) OR x="","unknown",x)`.
-pub fn unknown_if_null(v: Values<'_>) -> Values<'_> {
+pub(crate) fn unknown_if_null(v: Values<'_>) -> Values<'_> {
     if v.is_null() {
         Values::One(b"unknown")
     } else {
@@ -125,7 +131,10 @@ pub fn unknown_if_null(v: Values<'_>) -> Values<'_> {
 /// CIM Endpoint fill for `process_name` from `process` (and `parent_process_name`
 /// from `parent_process`): the value if present, else
 /// `replace(process,"^\s*([^\s]+).*","\1")`, else `unknown`.
-pub fn name_from_command_line<'a>(name: Values<'a>, command_line: &Values<'a>) -> Values<'a> {
+pub(crate) fn name_from_command_line<'a>(
+    name: Values<'a>,
+    command_line: &Values<'a>,
+) -> Values<'a> {
     if !name.is_null() {
         return name;
     }
@@ -162,7 +171,7 @@ fn first_token(cmd: &[u8]) -> Vec<u8> {
 /// <vendor known>,vendor." unknown", <product known>,"unknown ".product,
 /// isnotnull(sourcetype),sourcetype, 1=1,"unknown")`, where "known" is
 /// not null and not the (case-sensitive) string `unknown`.
-pub fn vendor_product<'a>(
+pub(crate) fn vendor_product<'a>(
     vendor_product: Values<'a>,
     vendor: &Values<'a>,
     product: &Values<'a>,

@@ -615,7 +615,8 @@ impl Engine {
                     _ => true,
                 };
                 let dest = x.dest_ip.map_or(&Values::Null, |i| &values[i]);
-                event_ok && process_name && (dest.is_null() || self.dest.passes(dest))
+                // An absent dest_ip fails `dest_ip!=...` but passes `NOT dest_ip IN`.
+                event_ok && process_name && self.dest.passes(dest)
             }
             Mode::Noargs => {
                 let ofn = x.original_file_name.map_or(&Values::Null, |i| &values[i]);

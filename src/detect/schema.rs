@@ -17,7 +17,7 @@ pub struct Schema {
 
 impl Schema {
     /// The schema of an engine that reads `fields` (in [`super::Row`] index order).
-    pub(crate) fn new(fields: Vec<&'static str>, cfg: &Config) -> Schema {
+    pub fn new(fields: Vec<&'static str>, cfg: &Config) -> Schema {
         let mut schema = Schema::from_fields(&fields, &cfg.mode.prefixes());
         schema.fields = fields;
         schema.needle = cfg.binary.exe();
@@ -27,7 +27,7 @@ impl Schema {
 
     /// A schema over arbitrary field names, for readers tested on their own:
     /// no needle (every row may match) and no partial marker.
-    pub fn from_fields(fields: &[&str], prefixes: &[&str]) -> Schema {
+    pub(crate) fn from_fields(fields: &[&str], prefixes: &[&str]) -> Schema {
         let names = fields
             .iter()
             .map(|f| {
@@ -48,34 +48,29 @@ impl Schema {
     }
 
     /// The fields, in the index order [`super::Row::get`] uses.
-    pub fn fields(&self) -> &[&'static str] {
+    pub(crate) fn fields(&self) -> &[&'static str] {
         &self.fields
     }
 
     /// Number of fields.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 
-    /// True when no field is read.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// The column names field `i` may arrive under, most preferred first.
-    pub fn names(&self, i: usize) -> &[String] {
+    pub(crate) fn names(&self, i: usize) -> &[String] {
         self.names.get(i).map_or(&[], Vec::as_slice)
     }
 
     /// The literal every row able to match contains (see
     /// [`super::Engine::needle`]); empty when any row may match.
-    pub fn needle(&self) -> &'static str {
+    pub(crate) fn needle(&self) -> &'static str {
         self.needle
     }
 
     /// The column that marks this command's own partial rows, when the
     /// engine trusts them (the reduce of a distributed search).
-    pub fn partial_marker(&self) -> Option<&'static str> {
+    pub(crate) fn partial_marker(&self) -> Option<&'static str> {
         self.marker
     }
 }

@@ -28,7 +28,7 @@ impl Binary {
     }
 
     /// The `original_file_name` value of the `process_<binary>` macro.
-    pub fn original_file_name(self) -> &'static str {
+    pub(crate) fn original_file_name(self) -> &'static str {
         match self {
             Binary::Regsvcs => "RegSvcs.exe",
             Binary::Regasm => "RegAsm.exe",
@@ -39,7 +39,7 @@ impl Binary {
     /// PCRE to the `regex` crate: `.` is "any character but `\n`" in both, and
     /// PCRE's `$` (no /m) also matches before one final `\n`, hence `\n?\z`.
     /// Case folding is ASCII-only (`-u` on the literal part).
-    pub fn noargs_pattern(self) -> &'static str {
+    pub(crate) fn noargs_pattern(self) -> &'static str {
         match self {
             Binary::Regsvcs => r"(?i-u:regsvcs\.exe)[^\n]{0,4}\n?\z",
             Binary::Regasm => r"(?i-u:regasm\.exe)[^\n]{0,4}\n?\z",
@@ -47,7 +47,7 @@ impl Binary {
     }
 
     /// The noargs regex as the ESCU search writes it (`regex process="…"`).
-    pub fn noargs_spl(self) -> &'static str {
+    pub(crate) fn noargs_spl(self) -> &'static str {
         match self {
             Binary::Regsvcs => r"(?i)(regsvcs\.exe.{0,4}$)",
             Binary::Regasm => r"(?i)(regasm\.exe.{0,4}$)",
@@ -142,7 +142,7 @@ impl Mode {
     /// (Network_Traffic) for network, `Processes.` (Endpoint.Processes) for
     /// noargs. A field is read under it or plain, never under the other
     /// model's prefix, so `required_fields` never asks splunkd for it.
-    pub fn prefixes(self) -> [&'static str; 1] {
+    pub(crate) fn prefixes(self) -> [&'static str; 1] {
         match self {
             Mode::Network => [PREFIXES[1]],
             Mode::Noargs => [PREFIXES[0]],
@@ -150,7 +150,7 @@ impl Mode {
     }
 
     /// The SPL name of the mode.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Network => "network",
             Mode::Noargs => "noargs",

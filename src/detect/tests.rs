@@ -85,6 +85,19 @@ fn set(fields: &mut Vec<(String, Vec<String>)>, name: &str, value: &str) {
     }
 }
 
+/// `0|1|...|n-1`: a multivalue of `n` numbers.
+fn numbers(n: usize) -> String {
+    (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join("|")
+}
+
+/// `fields` as a row of `e`.
+fn map_row(e: &Engine, fields: Vec<(String, Vec<String>)>) -> MapRow {
+    MapRow {
+        names: e.fields().to_vec(),
+        fields: fields.into_iter().collect(),
+    }
+}
+
 fn push_all(e: &mut Engine, rows: &[Vec<(String, Vec<String>)>]) {
     let names = e.fields().to_vec();
     for r in rows {
@@ -186,6 +199,27 @@ fn missing_by_fields_drop_network_events_and_are_explained() {
         e.missing_field_warning().unwrap()
     };
     assert!(one.contains("because protocol_version is missing"), "{one}");
+}
+
+#[test]
+fn an_absent_dest_ip_is_filtered_by_rfc1918_and_dropped_for_its_by_field_by_extended() {
+    let rows = [net_event(&[("dest_ip", "")])];
+    let mut e = engine(Mode::Network, |_| {});
+    push_all(&mut e, &rows);
+    let s = e.stats().clone();
+    assert_eq!((s.rows_filtered, s.rows_matched), (1, 0), "{s:?}");
+    assert_eq!(s.rows_dropped_missing, 0, "{s:?}");
+    assert!(s.missing.is_empty() && e.missing_field_warning().is_none());
+    assert!(s.balanced());
+
+    let mut e = engine(Mode::Network, |c| c.cidrs = CidrSet::Extended);
+    push_all(&mut e, &rows);
+    let s = e.stats().clone();
+    assert_eq!((s.rows_filtered, s.rows_matched), (0, 1), "{s:?}");
+    assert_eq!(s.rows_dropped_missing, 1, "{s:?}");
+    assert_eq!(s.missing.get("dest_ip"), Some(&1));
+    assert!(s.balanced());
+    assert!(e.finish().to_table().rows.is_empty());
 }
 
 #[test]
@@ -382,35 +416,18 @@ fn group_limit_stops_instead_of_truncating() {
 #[test]
 fn huge_values_times_multivalue_are_refused_before_allocating() {
     let big = "U".repeat(5_000_000);
-    let many: String = (0..1000)
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join("|");
+    let many = numbers(1000);
     let mut e = engine(Mode::Network, |_| {});
-    let names = e.fields().to_vec();
-    let row = MapRow {
-        names,
-        fields: net_event(&[("user", &big), ("src_port", &many)])
-            .into_iter()
-            .collect(),
-    };
+    let row = map_row(&e, net_event(&[("user", &big), ("src_port", &many)]));
     assert!(matches!(e.push(&row), Err(Error::GroupsTooLarge { .. })));
 }
 
 #[test]
 fn membership_explosion_is_refused() {
-    let many: String = (0..100)
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join("|");
+    let many = numbers(100);
     let mut e = engine(Mode::Network, |_| {});
-    let names = e.fields().to_vec();
-    let row = MapRow {
-        names,
-        fields: net_event(&[("src_port", &many), ("dest_port", &many), ("user", &many)])
-            .into_iter()
-            .collect(),
-    };
+    let over = [("src_port", &*many), ("dest_port", &many), ("user", &many)];
+    let row = map_row(&e, net_event(&over));
     assert!(matches!(
         e.push(&row),
         Err(Error::TooManyMemberships { count: 1_000_000 })

@@ -4,65 +4,71 @@ use std::io::Cursor;
 
 use serde_json::json;
 
-use super::input::{self, Item};
+use super::input::{self, InputError, Item};
 use super::replay::{describe_reply, split};
 use super::run::time_text;
 use super::sysmon::Model;
 use super::Record;
 use crate::body::write_records;
-use crate::command::{Outcome, Session};
+use crate::command::{stderr_line, Outcome, Session};
 use crate::detect::Mode;
 
 /// A bundled sample: its path in the repository and its bytes.
-pub struct Sample {
+pub(crate) struct Sample {
     /// Path under the repository root.
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// The file, compiled in.
-    pub bytes: &'static [u8],
+    pub(crate) bytes: &'static [u8],
     /// The mode whose search would read it.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// What it holds.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
 }
 
 /// The samples, written for this project (no third-party data).
-pub const SAMPLES: [Sample; 6] = [
-    Sample {
-        path: "samples/sysmon_eid3.xml",
-        bytes: include_bytes!("../../samples/sysmon_eid3.xml"),
-        mode: Mode::Network,
-        about: "Sysmon XmlWinEventLog, one event per line, mapped to CIM here",
-    },
-    Sample {
-        path: "samples/network_events.csv",
-        bytes: include_bytes!("../../samples/network_events.csv"),
-        mode: Mode::Network,
-        about: "Splunk CSV export of Network_Traffic fields, with a __mv_ column",
-    },
-    Sample {
-        path: "samples/sysmon_eid1.xml",
-        bytes: include_bytes!("../../samples/sysmon_eid1.xml"),
-        mode: Mode::Noargs,
-        about: "Sysmon XmlWinEventLog, one event per line, mapped to CIM here",
-    },
-    Sample {
-        path: "samples/sysmon_eid1_evtx.xml.gz",
-        bytes: include_bytes!("../../samples/sysmon_eid1_evtx.xml.gz"),
-        mode: Mode::Noargs,
-        about: "python-evtx rendering of one event, gzip-compressed",
-    },
-    Sample {
-        path: "samples/security_4688.xml",
-        bytes: include_bytes!("../../samples/security_4688.xml"),
-        mode: Mode::Noargs,
-        about: "Windows Security XmlWinEventLog (4688 and a 4624), mapped to CIM here",
-    },
-    Sample {
-        path: "samples/processes.jsonl",
-        bytes: include_bytes!("../../samples/processes.jsonl"),
-        mode: Mode::Noargs,
-        about: "Splunk JSON export (result-wrapped, Processes.* names) and flat lines",
-    },
+/// One entry of [`SAMPLES`]: the file below `samples/`, compiled in.
+macro_rules! sample {
+    ($file:literal, $mode:expr, $about:literal) => {
+        Sample {
+            path: concat!("samples/", $file),
+            bytes: include_bytes!(concat!("../../samples/", $file)),
+            mode: $mode,
+            about: $about,
+        }
+    };
+}
+
+pub(crate) const SAMPLES: [Sample; 6] = [
+    sample!(
+        "sysmon_eid3.xml",
+        Mode::Network,
+        "Sysmon XmlWinEventLog, one event per line, mapped to CIM here"
+    ),
+    sample!(
+        "network_events.csv",
+        Mode::Network,
+        "Splunk CSV export of Network_Traffic fields, with a __mv_ column"
+    ),
+    sample!(
+        "sysmon_eid1.xml",
+        Mode::Noargs,
+        "Sysmon XmlWinEventLog, one event per line, mapped to CIM here"
+    ),
+    sample!(
+        "sysmon_eid1_evtx.xml.gz",
+        Mode::Noargs,
+        "python-evtx rendering of one event, gzip-compressed"
+    ),
+    sample!(
+        "security_4688.xml",
+        Mode::Noargs,
+        "Windows Security XmlWinEventLog (4688 and a 4624), mapped to CIM here"
+    ),
+    sample!(
+        "processes.jsonl",
+        Mode::Noargs,
+        "Splunk JSON export (result-wrapped, Processes.* names) and flat lines"
+    ),
 ];
 
 const NETWORK_STORY: &str = "\
@@ -95,7 +101,7 @@ what happened:
 /// # Errors
 ///
 /// A sample does not parse (a build with broken samples).
-pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, String> {
+pub(crate) fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, InputError> {
     let mut out = Vec::new();
     for s in SAMPLES.iter().filter(|s| s.mode == mode) {
         input::read_bytes(s.bytes, None, &mut |item: Item| {
@@ -116,7 +122,10 @@ pub fn events(mode: Mode) -> Result<Vec<(&'static str, Record)>, String> {
             out.push((s.path, record));
             Ok(())
         })
-        .map_err(|e| e.describe(s.path))?;
+        .map_err(|error| InputError {
+            name: s.path.to_string(),
+            error,
+        })?;
     }
     Ok(out)
 }
@@ -129,7 +138,7 @@ fn chunk(meta: &str, body: &[u8]) -> Vec<u8> {
 
 /// The request stream splunkd would send for `| regsvcsdetect <args>` over
 /// `records`, in two execute chunks.
-pub fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
+pub(crate) fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
     let getinfo = json!({
         "action": "getinfo",
         "preview": false,
@@ -162,7 +171,7 @@ pub fn requests(args: &[&str], records: &[Record]) -> Vec<u8> {
 }
 
 /// The demo's text for one mode and whether the session succeeded.
-pub fn play(mode: Mode) -> (String, bool) {
+pub(crate) fn play(mode: Mode) -> (String, bool) {
     let mut out = String::new();
     let args = [format!("mode={}", mode.name()), "tz=UTC".to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -173,7 +182,10 @@ pub fn play(mode: Mode) -> (String, bool) {
     ));
     let events = match events(mode) {
         Ok(e) => e,
-        Err(e) => return (format!("{out}cannot read a bundled sample: {e}\n"), false),
+        Err(e) => {
+            let line = stderr_line(format_args!("cannot read a bundled sample: {e}"));
+            return (format!("{out}{line}\n"), false);
+        }
     };
     for s in SAMPLES.iter().filter(|s| s.mode == mode) {
         let n = events.iter().filter(|(p, _)| *p == s.path).count();
@@ -204,7 +216,7 @@ pub fn play(mode: Mode) -> (String, bool) {
 }
 
 /// Runs `regsvcsdetect demo`: both modes, 0 when both sessions succeed.
-pub fn main() -> u8 {
+pub(crate) fn main() -> u8 {
     let mut text = String::from(
         "regsvcsdetect demo: splunkd's side of the chunked protocol, played in this process over\nthe bundled samples (times in UTC).\n\n",
     );

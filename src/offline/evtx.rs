@@ -10,13 +10,13 @@ use super::input::ReadError;
 use super::xml::{self, XmlEvent};
 
 /// The signature an EVTX file starts with.
-pub const MAGIC: &[u8; 8] = b"ElfFile\0";
+pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
 
 /// The file header block before the first chunk: 4 KiB.
-pub const FILE_HEADER_BYTES: usize = 4096;
+pub(crate) const FILE_HEADER_BYTES: usize = 4096;
 
 /// One chunk: 64 KiB, its own string and template tables, and its records.
-pub const CHUNK_BYTES: usize = 65536;
+pub(crate) const CHUNK_BYTES: usize = 65536;
 
 /// A never-written chunk, compared with a single `memcmp`.
 static ZEROS: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
@@ -25,7 +25,7 @@ static ZEROS: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Place {
     /// The chunk, counted from 0 (it starts at byte 4096 + 65536 × chunk).
-    pub chunk: u64,
+    pub(crate) chunk: u64,
     /// The record's number (its `EventRecordID`), when it is known.
     pub record: Option<u64>,
 }
@@ -80,7 +80,7 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Escapes a value the way Windows writes text in its XML rendering (and so
 /// in Splunk's `XmlWinEventLog`): `&`, `<` and `>` only.
-pub fn windows_escape(value: &str) -> String {
+pub(crate) fn windows_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -213,9 +213,15 @@ mod tests {
     #[test]
     fn short_and_foreign_headers_are_refused() {
         let e = events(b"ElfFile\0abc".to_vec()).unwrap_err();
-        assert!(e.reason.contains("file header is 11 of 4096"), "{e:?}");
+        assert!(
+            e.reason.to_string().contains("file header is 11 of 4096"),
+            "{e:?}"
+        );
         let e = events(vec![b'x'; 5000]).unwrap_err();
-        assert!(e.reason.contains("no ElfFile signature"), "{e:?}");
+        assert!(
+            e.reason.to_string().contains("no ElfFile signature"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Opening offline inputs: a file or stdin, gzip found by its magic bytes, the format sniffed from the first bytes, directories walked in sorted order, and the readers dispatched per format.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
@@ -9,6 +11,7 @@ use super::evtx::{self, Place};
 use super::sysmon::{self, Kind, Model};
 use super::Record;
 use super::{jsonl, tabular, xml};
+use crate::detect;
 
 /// Read buffer for input files: 64 KiB.
 const READ_CAPACITY_BYTES: usize = 64 << 10;
@@ -45,7 +48,7 @@ impl Format {
     }
 
     /// The format's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Json => "json",
@@ -60,7 +63,7 @@ impl Format {
     /// Guesses the format from the first bytes: the `ElfFile` signature is
     /// EVTX, `<` is XML, `{` is JSON, anything else CSV (a UTF-8 byte order
     /// mark and whitespace skipped).
-    pub fn sniff(head: &[u8]) -> Format {
+    pub(crate) fn sniff(head: &[u8]) -> Format {
         if head.starts_with(evtx::MAGIC) {
             return Format::Evtx;
         }
@@ -77,16 +80,52 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     /// 1-based line of the problem in the (decompressed) text.
-    pub line: Option<u64>,
+    pub(crate) line: Option<u64>,
     /// The chunk and record of the problem in an EVTX file.
-    pub evtx: Option<Place>,
+    pub(crate) evtx: Option<Place>,
     /// What is wrong.
-    pub reason: String,
+    pub(crate) reason: Reason,
+}
+
+/// What is wrong with an input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// The bytes are not a record of the format (or cannot be read).
+    Malformed(String),
+    /// The engine reached a limit on this record.
+    Engine(detect::Error),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Malformed(text) => f.write_str(text),
+            Reason::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason::Malformed(text)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::Malformed(text.to_string())
+    }
+}
+
+impl From<detect::Error> for Reason {
+    fn from(e: detect::Error) -> Reason {
+        Reason::Engine(e)
+    }
 }
 
 impl ReadError {
     /// An error at `line`.
-    pub fn at(line: u64, reason: impl Into<String>) -> ReadError {
+    pub(crate) fn at(line: u64, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: Some(line),
             evtx: None,
@@ -95,7 +134,7 @@ impl ReadError {
     }
 
     /// An error in an EVTX chunk or record.
-    pub fn evtx(place: Place, reason: impl Into<String>) -> ReadError {
+    pub(crate) fn evtx(place: Place, reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: Some(place),
@@ -104,7 +143,7 @@ impl ReadError {
     }
 
     /// An error about the whole input, at no place in it.
-    pub fn whole(reason: impl Into<String>) -> ReadError {
+    pub(crate) fn whole(reason: impl Into<Reason>) -> ReadError {
         ReadError {
             line: None,
             evtx: None,
@@ -113,13 +152,13 @@ impl ReadError {
     }
 
     /// An error with no line (I/O, decompression).
-    pub fn io(e: &io::Error) -> ReadError {
+    pub(crate) fn io(e: &io::Error) -> ReadError {
         ReadError::whole(format!("cannot read: {e}"))
     }
 
     /// `name:line: reason` or `name:chunk N:record M: reason`, the way
     /// compilers name a place in a file.
-    pub fn describe(&self, name: &str) -> String {
+    pub(crate) fn describe(&self, name: &str) -> String {
         match (self.line, self.evtx) {
             (Some(line), _) => format!("{name}:{line}: {}", self.reason),
             (None, Some(place)) => format!("{name}:{place}: {}", self.reason),
@@ -128,24 +167,41 @@ impl ReadError {
     }
 }
 
+/// A [`ReadError`] in the input it was found in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InputError {
+    /// The input's name (its path, or `<stdin>`).
+    pub name: String,
+    /// What is wrong, and where.
+    pub(crate) error: ReadError,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.describe(&self.name))
+    }
+}
+
+impl std::error::Error for InputError {}
+
 /// One record read from an input.
 #[derive(Debug, Clone)]
 pub struct Item {
     /// 1-based line where the record starts (0 for EVTX records).
-    pub line: u64,
+    pub(crate) line: u64,
     /// The chunk and record of an EVTX record.
-    pub evtx: Option<Place>,
+    pub(crate) evtx: Option<Place>,
     /// Field name and values; several values make a multivalue field.
     pub record: Record,
     /// For Windows events, the CIM dataset the event maps to.
-    pub model: Option<Model>,
+    pub(crate) model: Option<Model>,
     /// For Windows events, which kind of event it is.
     pub kind: Option<Kind>,
 }
 
 impl Item {
     /// Where the record is in its input: `12` (a line) or `chunk 0:record 48`.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         match self.evtx {
             Some(p) => p.to_string(),
             None => self.line.to_string(),
@@ -161,13 +217,12 @@ impl Item {
 /// # Errors
 ///
 /// A directory cannot be listed.
-pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<String>) -> Result<(), String> {
-        let list =
-            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+pub(crate) fn expand(inputs: &[String]) -> Result<Vec<String>, FileError> {
+    fn walk(dir: &Path, out: &mut Vec<String>) -> Result<(), FileError> {
+        let list = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, "list", e))?;
         let mut entries = Vec::new();
         for entry in list {
-            let entry = entry.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+            let entry = entry.map_err(|e| FileError::new(dir, "list", e))?;
             entries.push(entry.path());
         }
         entries.sort();
@@ -178,8 +233,8 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
             {
                 continue;
             }
-            let kind = std::fs::symlink_metadata(&path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let kind =
+                std::fs::symlink_metadata(&path).map_err(|e| FileError::new(&path, "read", e))?;
             if kind.is_dir() {
                 walk(&path, out)?;
             } else if kind.is_file() || path.is_file() {
@@ -190,13 +245,47 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
     }
     let mut out = Vec::new();
     for input in inputs {
-        if input != "-" && std::path::Path::new(input).is_dir() {
-            walk(std::path::Path::new(input), &mut out)?;
+        if input != "-" && Path::new(input).is_dir() {
+            walk(Path::new(input), &mut out)?;
         } else {
             out.push(input.clone());
         }
     }
     Ok(out)
+}
+
+/// A file or directory that cannot be listed, opened or read.
+#[derive(Debug)]
+pub(crate) struct FileError {
+    /// The path as the user gave it (or as found below a directory).
+    pub(crate) path: String,
+    /// What was tried: `list`, `read`.
+    pub(crate) action: &'static str,
+    /// Why it failed.
+    pub(crate) source: io::Error,
+}
+
+impl FileError {
+    /// `action` on `path` failed with `source`.
+    pub fn new(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> FileError {
+        FileError {
+            path: path.as_ref().display().to_string(),
+            action,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot {}: {}", self.path, self.action, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// Opens `path` (`-` is stdin) and undoes gzip when the content starts with
@@ -205,7 +294,7 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, String> {
 /// # Errors
 ///
 /// The file cannot be opened or read.
-pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
+pub(crate) fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
     } else {
@@ -260,29 +349,26 @@ pub fn detect(
 pub fn read(
     reader: Box<dyn BufRead>,
     format: Format,
-    each: &mut dyn FnMut(Item) -> Result<(), String>,
+    each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,
 ) -> Result<(), ReadError> {
     match format {
-        Format::Csv => tabular::read(reader, &mut |line, record| {
-            each(Item {
-                line,
-                evtx: None,
-                record,
-                model: None,
-                kind: None,
+        Format::Csv | Format::Json => {
+            let rows = if format == Format::Csv {
+                tabular::read
+            } else {
+                jsonl::read
+            };
+            rows(reader, &mut |line, record| {
+                each(Item {
+                    line,
+                    evtx: None,
+                    record,
+                    model: None,
+                    kind: None,
+                })
+                .map_err(|e| ReadError::at(line, e))
             })
-            .map_err(|e| ReadError::at(line, e))
-        }),
-        Format::Json => jsonl::read(reader, &mut |line, record| {
-            each(Item {
-                line,
-                evtx: None,
-                record,
-                model: None,
-                kind: None,
-            })
-            .map_err(|e| ReadError::at(line, e))
-        }),
+        }
         Format::Xml => xml::read(reader, &mut |event| {
             let line = event.line;
             let mapped = sysmon::map(&event);
@@ -314,15 +400,42 @@ pub fn read(
 /// # Errors
 ///
 /// As [`read`].
-pub fn read_bytes(
+pub(crate) fn read_bytes(
     bytes: &'static [u8],
     forced: Option<Format>,
-    each: &mut dyn FnMut(Item) -> Result<(), String>,
+    each: &mut dyn FnMut(Item) -> Result<(), detect::Error>,
 ) -> Result<Format, ReadError> {
     let reader = decompress(Box::new(bytes)).map_err(|e| ReadError::io(&e))?;
     let (format, reader) = detect(reader, forced).map_err(|e| ReadError::io(&e))?;
     read(reader, format, each)?;
     Ok(format)
+}
+
+/// What `tabular::read` and `jsonl::read` share: rows of a text input, by line.
+#[cfg(test)]
+pub(crate) type RowReader = fn(
+    Box<dyn BufRead>,
+    &mut dyn FnMut(u64, Record) -> Result<(), ReadError>,
+) -> Result<(), ReadError>;
+
+/// Every (line, record) `read` finds in `text`, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn rows_of(
+    read: RowReader,
+    text: &'static str,
+) -> Result<Vec<(u64, Record)>, ReadError> {
+    let mut out = Vec::new();
+    read(Box::new(text.as_bytes()), &mut |line, r| {
+        out.push((line, r));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `s` as bytes, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn bytes(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ fn kind(v: &Value) -> &'static str {
 
 /// A JSON object as a record: strings as they are, numbers and booleans
 /// rendered, arrays as multivalue fields, null and empty strings left out.
-pub fn record(object: &Map<String, Value>) -> Record {
+pub(crate) fn record(object: &Map<String, Value>) -> Record {
     let mut out = Record::with_capacity(object.len());
     for (name, value) in object {
         let values: Vec<Vec<u8>> = match value {
@@ -120,24 +120,13 @@ fn scalar(v: &Value) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::input::{bytes as v, rows_of};
     use super::*;
-
-    fn rows(text: &'static str) -> Result<Vec<(u64, Record)>, ReadError> {
-        let mut out = Vec::new();
-        read(Box::new(text.as_bytes()), &mut |line, r| {
-            out.push((line, r));
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    fn v(s: &str) -> Vec<u8> {
-        s.as_bytes().to_vec()
-    }
 
     #[test]
     fn flat_and_result_wrapped_objects_are_rows() {
-        let r = rows(
+        let r = rows_of(
+            read,
             "{\"a\":\"x\",\"n\":3,\"b\":true,\"z\":null,\"e\":\"\"}\n\n{\"preview\":false,\"offset\":0,\"result\":{\"m\":[\"p\",1]}}\n{\"preview\":false,\"lastrow\":true}\n",
         )
         .unwrap();
@@ -160,11 +149,19 @@ mod tests {
 
     #[test]
     fn non_objects_and_bad_json_name_their_line() {
-        let e = rows("{\"a\":1}\n[1,2]\n").unwrap_err();
+        let e = rows_of(read, "{\"a\":1}\n[1,2]\n").unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.reason.contains("found an array"), "{}", e.reason);
-        let e = rows("{\"a\":\n").unwrap_err();
+        assert!(
+            e.reason.to_string().contains("found an array"),
+            "{}",
+            e.reason
+        );
+        let e = rows_of(read, "{\"a\":\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(e.reason.starts_with("invalid JSON"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().starts_with("invalid JSON"),
+            "{}",
+            e.reason
+        );
     }
 }

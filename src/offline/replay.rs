@@ -4,14 +4,14 @@ use std::io::{Cursor, Read};
 
 use serde_json::Value;
 
-use super::input;
+use super::input::{self, FileError};
 use super::table::{self, Style};
-use crate::command::{Outcome, Session};
+use crate::command::{stderr_line, Outcome, Session};
 use crate::detect::Table;
 use crate::protocol::{Chunk, ChunkReader};
 
 /// What `replay --help` says above the arguments.
-pub const ABOUT: &str = "\
+pub(crate) const ABOUT: &str = "\
 Plays a recorded request stream (record=t writes <dispatch_dir>/regsvcsdetect.<sid>.input
 and .output; gzip is undone) through the command in this process and prints every
 reply: its metadata JSON, inspector messages and body as a table. With --expect, the
@@ -21,13 +21,13 @@ time zone unless the recorded search gave tz=.";
 
 /// `replay`'s command line, as clap reads it.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// The recorded request stream
     #[arg(value_name = "FILE.input")]
-    pub input: String,
+    pub(crate) input: String,
     /// The recorded replies, which the replayed ones must equal byte for byte
     #[arg(long, value_name = "FILE.output")]
-    pub expect: Option<String>,
+    pub(crate) expect: Option<String>,
 }
 
 /// Array items shown by a brief description.
@@ -35,9 +35,9 @@ const BRIEF_ITEMS: usize = 4;
 
 /// One chunk of a stream, with its exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawChunk {
+pub(crate) struct RawChunk {
     /// Header line, metadata and body as they were written.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// The metadata.
     pub metadata: Vec<u8>,
     /// The body.
@@ -46,7 +46,7 @@ pub struct RawChunk {
 
 /// Splits a stream into chunks. A malformed tail ends the list and is
 /// described in the second value.
-pub fn split(stream: &[u8]) -> (Vec<RawChunk>, Option<String>) {
+pub(crate) fn split(stream: &[u8]) -> (Vec<RawChunk>, Option<String>) {
     let mut reader = ChunkReader::new(Cursor::new(stream));
     let mut chunk = Chunk::default();
     let mut out = Vec::new();
@@ -69,7 +69,7 @@ pub fn split(stream: &[u8]) -> (Vec<RawChunk>, Option<String>) {
 }
 
 /// Replays `input` through a [`Session`] and returns its reply bytes and outcome.
-pub fn replay(input: &[u8]) -> (Vec<u8>, Outcome) {
+pub(crate) fn replay(input: &[u8]) -> (Vec<u8>, Outcome) {
     let mut out = Vec::new();
     let outcome = Session::new(Cursor::new(input), &mut out)
         .without_recording()
@@ -79,7 +79,7 @@ pub fn replay(input: &[u8]) -> (Vec<u8>, Outcome) {
 
 /// Where two reply streams first differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Difference {
+pub(crate) enum Difference {
     /// Chunk `chunk` (1-based) differs, first at byte `offset` within it.
     Chunk {
         /// 1-based chunk number.
@@ -123,7 +123,7 @@ impl std::fmt::Display for Difference {
 }
 
 /// Compares two reply streams chunk by chunk; `None` when byte-identical.
-pub fn compare(expected: &[u8], actual: &[u8]) -> Option<Difference> {
+pub(crate) fn compare(expected: &[u8], actual: &[u8]) -> Option<Difference> {
     if expected == actual {
         return None;
     }
@@ -155,7 +155,7 @@ pub fn compare(expected: &[u8], actual: &[u8]) -> Option<Difference> {
 }
 
 /// A CSV body as a table (columns as written, `__mv_` ones included).
-pub fn body_table(body: &[u8]) -> Table {
+pub(crate) fn body_table(body: &[u8]) -> Table {
     let mut table = Table::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -180,7 +180,7 @@ pub fn body_table(body: &[u8]) -> Table {
 /// A reply for people: metadata JSON (inspector shown apart), inspector
 /// messages and metrics, and the body as a table.
 /// With `brief`, long arrays (`required_fields`) are cut to their first names.
-pub fn describe_reply(metadata: &[u8], body: &[u8], brief: bool) -> String {
+pub(crate) fn describe_reply(metadata: &[u8], body: &[u8], brief: bool) -> String {
     let mut out = String::new();
     let mut rest: Value = serde_json::from_slice(metadata).unwrap_or(Value::Null);
     if brief {
@@ -254,17 +254,17 @@ fn describe_request(chunk: &RawChunk) -> String {
     s
 }
 
-fn read_file(path: &str) -> Result<Vec<u8>, String> {
+fn read_file(path: &str) -> Result<Vec<u8>, FileError> {
     let mut data = Vec::new();
     input::open(path)
         .and_then(|mut r| r.read_to_end(&mut data))
-        .map_err(|e| format!("{path}: cannot read: {e}"))?;
+        .map_err(|e| FileError::new(path, "read", e))?;
     Ok(data)
 }
 
 /// Runs `regsvcsdetect replay`: 0 when replayed (and equal to
 /// `--expect`), 1 on a difference or unreadable file.
-pub fn main(args: ReplayArgs) -> u8 {
+pub(crate) fn main(args: ReplayArgs) -> u8 {
     let ReplayArgs {
         input: file,
         expect,
@@ -272,14 +272,14 @@ pub fn main(args: ReplayArgs) -> u8 {
     let input = match read_file(&file) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
     let expected = match expect.as_deref().map(read_file).transpose() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
@@ -295,12 +295,17 @@ pub fn main(args: ReplayArgs) -> u8 {
         text.push_str(&describe_reply(&reply.metadata, &reply.body, false));
     }
     if let Some(bad) = bad {
-        text.push_str(&format!(
-            "the recording ends with a malformed chunk: {bad}\n"
-        ));
+        text.push_str(&stderr_line(format_args!(
+            "the recording ends with a malformed chunk: {bad}"
+        )));
+        text.push('\n');
     }
     match &outcome {
-        Outcome::Failed(msg) => text.push_str(&format!("the command failed: {msg}\n")),
+        // The line the binary writes to stderr, as splunkd's search.log shows it.
+        Outcome::Failed(err) => {
+            text.push_str(&stderr_line(err));
+            text.push('\n');
+        }
         Outcome::Done | Outcome::Closed => {}
     }
     let code = super::say(&text);
@@ -309,15 +314,15 @@ pub fn main(args: ReplayArgs) -> u8 {
     };
     match compare(&expected, &output) {
         None => {
-            eprintln!(
-                "replay: {} reply chunks, byte-identical to {}",
+            super::complain(format_args!(
+                "{} reply chunks, byte-identical to {}",
                 replies.len(),
                 expect.unwrap_or_default()
-            );
+            ));
             code
         }
         Some(d) => {
-            eprintln!("replay: {d}");
+            super::complain(d);
             1
         }
     }

@@ -1,18 +1,19 @@
 //! `regsvcsdetect run`: the detections over event files (CSV, JSON lines, Windows XML, EVTX, gzip or not) with the SPL command's options, a result table on stdout and the row accounting on stderr.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use super::input::{self, Format, Item, ReadError};
+use super::input::{self, FileError, Format, Item, ReadError};
 use super::sysmon::{Kind, Model, Underived, SYSMON_ADD_ON, WINDOWS_ADD_ON};
 use super::table::{self, Style};
 use super::Record;
-use crate::detect::{parse_number, Engine, Mode, Outcome, OwnedRow, Table};
+use crate::detect::{self, parse_number, Engine, Mode, Outcome, OwnedRow, Table};
 use crate::options::{OptionSpec, Options, Problem, Problems, OPTIONS};
 
 /// What `run --help` says above the flags.
-pub const ABOUT: &str = "\
+pub(crate) const ABOUT: &str = "\
 Runs the detection over event files, the way `| regsvcsdetect` runs it in Splunk.
 
 FILE is CSV (Splunk's export, __mv_ columns included), JSON lines (flat objects or
@@ -35,27 +36,27 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `run`'s command line, as clap reads it.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The SPL command's options, one flag each, from [`OPTIONS`].
     #[command(flatten)]
-    pub spl: SplFlags,
+    pub(crate) spl: SplFlags,
     /// Force the input format [default: from the content]
     #[arg(long, value_name = "csv|json|xml|evtx", value_parser = format_value)]
-    pub format: Option<Format>,
+    pub(crate) format: Option<Format>,
     /// Result layout [default: table, aligned, or vertical when wider than 120 columns]
     #[arg(short = 'o', long, value_name = "table|vertical|csv|json", value_parser = style_value)]
-    pub output: Option<Style>,
+    pub(crate) output: Option<Style>,
     /// On stderr, every event selected and then dropped: FILE:LINE (or
     /// FILE:chunk N:record M) and why (missing BY fields, or the process value
     /// the regex rejected)
     #[arg(long)]
-    pub explain: bool,
+    pub(crate) explain: bool,
     /// Input files (- is stdin), and options written NAME=VALUE
     #[arg(value_name = "FILE|NAME=VALUE")]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// Input files only, even when they look like NAME=VALUE
     #[arg(last = true, value_name = "FILE")]
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
 }
 
 /// The SPL command's options as `run` flags (`--max-groups 5`, also
@@ -64,7 +65,7 @@ pub struct RunArgs {
 /// The options that concern splunkd are hidden flags, so that
 /// [`Options::parse_offline`] can say why they are refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SplFlags(pub Vec<String>);
+pub(crate) struct SplFlags(pub Vec<String>);
 
 impl clap::FromArgMatches for SplFlags {
     fn from_arg_matches(matches: &clap::ArgMatches) -> Result<SplFlags, clap::Error> {
@@ -122,13 +123,26 @@ fn capitalized(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn format_value(v: &str) -> Result<Format, String> {
-    Format::parse(v).ok_or_else(|| FORMAT_EXPECTED.to_string())
+fn format_value(v: &str) -> Result<Format, Expected> {
+    Format::parse(v).ok_or(Expected(FORMAT_EXPECTED))
 }
 
-fn style_value(v: &str) -> Result<Style, String> {
-    Style::parse(v).ok_or_else(|| OUTPUT_EXPECTED.to_string())
+fn style_value(v: &str) -> Result<Style, Expected> {
+    Style::parse(v).ok_or(Expected(OUTPUT_EXPECTED))
 }
+
+/// A flag value that is not one of the listed ones (clap adds the flag and
+/// the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected(pub &'static str);
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}", self.0)
+    }
+}
+
+impl std::error::Error for Expected {}
 
 const FORMAT_EXPECTED: &str = "csv, json, xml or evtx";
 const OUTPUT_EXPECTED: &str = "table, vertical, csv or json";
@@ -159,7 +173,7 @@ fn set_once<T>(
 
 /// Why `run`'s arguments were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArgsError {
+pub(crate) enum ArgsError {
     /// The SPL options, from the shared parser.
     Options(Problems),
     /// `format=` or `output=` given as an argument.
@@ -168,8 +182,8 @@ pub enum ArgsError {
     NoInput,
 }
 
-impl std::fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgsError::Options(p) => write!(f, "{p}"),
             ArgsError::Layout(p) => write!(f, "{p}"),
@@ -182,17 +196,17 @@ impl std::error::Error for ArgsError {}
 
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub(crate) struct Run {
     /// The validated command options.
-    pub options: Options,
+    pub(crate) options: Options,
     /// A forced input format.
-    pub format: Option<Format>,
+    pub(crate) format: Option<Format>,
     /// The result layout.
-    pub style: Style,
+    pub(crate) style: Style,
     /// Input files; `-` is stdin.
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
     /// Print why each selected event did not reach a result.
-    pub explain: bool,
+    pub(crate) explain: bool,
 }
 
 impl RunArgs {
@@ -203,7 +217,7 @@ impl RunArgs {
     /// # Errors
     ///
     /// Every problem at once: the options', and a missing FILE.
-    pub fn resolve(self) -> Result<Run, Vec<ArgsError>> {
+    pub(crate) fn resolve(self) -> Result<Run, Vec<ArgsError>> {
         let mut errors = Vec::new();
         let mut options = self.spl.0;
         let mut format = self.format;
@@ -259,7 +273,7 @@ struct Source {
 
 /// Feeds records from any number of inputs into one engine.
 #[derive(Debug)]
-pub struct Runner {
+pub(crate) struct Runner {
     engine: Engine,
     /// Per engine field, the names to look for, most preferred first.
     names: Vec<Vec<String>>,
@@ -275,11 +289,11 @@ pub struct Runner {
 
 /// The result of a run.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     /// The detection's result rows.
-    pub table: Table,
+    pub(crate) table: Table,
     /// The row accounting, for stderr.
-    pub summary: String,
+    pub(crate) summary: String,
 }
 
 impl Runner {
@@ -306,14 +320,14 @@ impl Runner {
     }
 
     /// Prints, on stderr, why each selected event did not reach a result.
-    pub fn explain(mut self, on: bool) -> Runner {
+    pub(crate) fn explain(mut self, on: bool) -> Runner {
         self.explain = on;
         self
     }
 
     /// Why a selected row did not reach a result, or `None` when it did (or
     /// was never selected).
-    pub fn why(&self, outcome: &Outcome, row: &OwnedRow) -> Option<String> {
+    pub(crate) fn why(&self, outcome: &Outcome, row: &OwnedRow) -> Option<String> {
         match outcome {
             Outcome::Filtered | Outcome::Kept => None,
             Outcome::MissingFields(fields) => Some(format!(
@@ -408,7 +422,7 @@ impl Runner {
     /// # Errors
     ///
     /// The engine hit a group limit.
-    pub fn push(&mut self, item: &Item) -> Result<(), String> {
+    pub(crate) fn push(&mut self, item: &Item) -> Result<(), detect::Error> {
         if let Some(src) = self.sources.last_mut() {
             src.rows += 1;
             self.progress.tick(src.rows, &src.name);
@@ -428,7 +442,7 @@ impl Runner {
             None => {}
         }
         let row = self.row(&item.record);
-        let outcome = self.engine.push_outcome(&row).map_err(|e| e.to_string())?;
+        let outcome = self.engine.push_outcome(&row)?;
         if self.explain {
             if let Some(why) = self.why(&outcome, &row) {
                 let name = self.sources.last().map_or("<input>", |s| s.name.as_str());
@@ -440,14 +454,10 @@ impl Runner {
     }
 
     /// Finishes: the result table and the summary.
-    ///
-    /// # Errors
-    ///
-    /// A time cannot be rendered.
-    pub fn finish(mut self) -> Result<Report, String> {
+    pub(crate) fn finish(mut self) -> Report {
         let table = self.engine.finish().to_table();
         let summary = self.summary(table.rows.len());
-        Ok(Report { table, summary })
+        Report { table, summary }
     }
 
     fn summary(&self, results: usize) -> String {
@@ -580,7 +590,7 @@ impl Runner {
 
 /// A `_time` written as a date (Splunk's CSV and JSON exports) as epoch
 /// seconds; `None` when it is already a number or not a time.
-pub fn time_text(v: &[u8]) -> Option<String> {
+pub(crate) fn time_text(v: &[u8]) -> Option<String> {
     if parse_number(v).is_some() {
         return None;
     }
@@ -637,7 +647,7 @@ impl Progress {
 
 /// Runs `regsvcsdetect run` and returns the exit code: 0 done, 1 an
 /// input could not be read, 2 bad arguments.
-pub fn main(args: RunArgs) -> u8 {
+pub(crate) fn main(args: RunArgs) -> u8 {
     let parsed = match args.resolve() {
         Ok(p) => p,
         Err(errors) => {
@@ -647,17 +657,17 @@ pub fn main(args: RunArgs) -> u8 {
                     other => vec![other.to_string()],
                 };
                 for line in lines {
-                    eprintln!("regsvcsdetect run: {line}");
+                    super::complain(line);
                 }
             }
-            eprintln!("see: regsvcsdetect run --help");
+            super::complain("see `regsvcsdetect run --help`");
             return 2;
         }
     };
     let files = match input::expand(&parsed.files) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
+            super::complain(e);
             return 1;
         }
     };
@@ -672,22 +682,16 @@ pub fn main(args: RunArgs) -> u8 {
         let (format, reader) = match opened {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("regsvcsdetect: {name}: cannot read: {e}");
+                super::complain(FileError::new(name, "read", e));
                 return 1;
             }
         };
         if let Err(e) = runner.read(name, reader, format) {
-            eprintln!("regsvcsdetect: {}", e.describe(name));
+            super::complain(e.describe(name));
             return 1;
         }
     }
-    let report = match runner.finish() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("regsvcsdetect: {e}");
-            return 1;
-        }
-    };
+    let report = runner.finish();
     let code = super::say(&table::render(&report.table, parsed.style));
     eprint!("{}", report.summary);
     code

@@ -7,33 +7,33 @@ use super::Record;
 use crate::detect::{Mode, NETWORK_BY, NOARGS_BY, SYSMON_SOURCETYPE};
 
 /// The provider name of Sysmon events.
-pub const SYSMON_PROVIDER: &str = "Microsoft-Windows-Sysmon";
+pub(crate) const SYSMON_PROVIDER: &str = "Microsoft-Windows-Sysmon";
 
 /// The provider name of Windows Security audit events.
-pub const SECURITY_PROVIDER: &str = "Microsoft-Windows-Security-Auditing";
+pub(crate) const SECURITY_PROVIDER: &str = "Microsoft-Windows-Security-Auditing";
 
 /// The sourcetype Splunk gives Windows XML events (`XmlWinEventLog`).
-pub const XML_SOURCETYPE: &str = "XmlWinEventLog";
+pub(crate) const XML_SOURCETYPE: &str = "XmlWinEventLog";
 
 /// The `vendor_product` the Sysmon add-on sets.
-pub const VENDOR_PRODUCT: &str = "Microsoft Sysmon";
+pub(crate) const VENDOR_PRODUCT: &str = "Microsoft Sysmon";
 
 /// The `vendor_product` the Windows add-on sets for Security events.
-pub const WINDOWS_VENDOR_PRODUCT: &str = "Microsoft Windows";
+pub(crate) const WINDOWS_VENDOR_PRODUCT: &str = "Microsoft Windows";
 
 /// The add-on whose Sysmon extractions [`map`] follows.
-pub const SYSMON_ADD_ON: &str = "Splunk Add-on for Sysmon 5.0.0 (same fields as 4.0.2)";
+pub(crate) const SYSMON_ADD_ON: &str = "Splunk Add-on for Sysmon 5.0.0 (same fields as 4.0.2)";
 
 /// The add-on whose Security 4688 extractions [`map`] follows.
-pub const WINDOWS_ADD_ON: &str = "Splunk Add-on for Microsoft Windows 9.1.2";
+pub(crate) const WINDOWS_ADD_ON: &str = "Splunk Add-on for Microsoft Windows 9.1.2";
 
 /// `Keywords` of a successful audit (`Audit Success`), the only value the
 /// Windows add-on turns into `action=allowed`.
-pub const AUDIT_SUCCESS: &str = "0x8020000000000000";
+pub(crate) const AUDIT_SUCCESS: &str = "0x8020000000000000";
 
 /// The CIM dataset an event maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
+pub(crate) enum Model {
     /// Sysmon EventID 3, `Network_Traffic.All_Traffic`: input of `mode=network`.
     Traffic,
     /// Sysmon EventID 1 or Security 4688, `Endpoint.Processes`: input of `mode=noargs`.
@@ -44,7 +44,7 @@ pub enum Model {
 
 impl Model {
     /// The dataset a mode's search reads.
-    pub fn of(mode: Mode) -> Model {
+    pub(crate) fn of(mode: Mode) -> Model {
         match mode {
             Mode::Network => Model::Traffic,
             Mode::Noargs => Model::Processes,
@@ -52,7 +52,7 @@ impl Model {
     }
 
     /// The detection's BY fields this dataset should carry.
-    pub fn by_fields(self) -> &'static [&'static str] {
+    pub(crate) fn by_fields(self) -> &'static [&'static str] {
         match self {
             Model::Traffic => &NETWORK_BY,
             Model::Processes => &NOARGS_BY,
@@ -76,7 +76,7 @@ pub enum Kind {
 
 impl Kind {
     /// How the summary names it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::SysmonNetwork => "Sysmon EventID 3",
             Kind::SysmonProcess => "Sysmon EventID 1",
@@ -92,7 +92,7 @@ pub struct Mapped {
     /// The CIM fields.
     pub record: Record,
     /// The dataset.
-    pub model: Model,
+    pub(crate) model: Model,
     /// The kind of event.
     pub kind: Kind,
 }
@@ -218,7 +218,7 @@ pub fn map(ev: &XmlEvent) -> Mapped {
 /// otherwise `NewProcessName`, quoted when it has whitespace, then a space
 /// and the arguments; `NewProcessName` alone without a command line or
 /// without arguments.
-pub fn security_process(command_line: &str, new_process_name: &str) -> Option<String> {
+pub(crate) fn security_process(command_line: &str, new_process_name: &str) -> Option<String> {
     if command_line.is_empty() {
         return (!new_process_name.is_empty()).then(|| new_process_name.to_string());
     }
@@ -276,7 +276,7 @@ fn not_dash(value: &str) -> &str {
 
 /// The text after the last backslash, original case kept (the Windows
 /// add-on's basename of a 4688 path).
-pub fn basename(path: &str) -> &str {
+pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('\\').next().unwrap_or(path)
 }
 
@@ -285,7 +285,7 @@ pub fn basename(path: &str) -> &str {
 /// after the last backslash when it ends in a dot and word characters or is
 /// all word characters (ASCII, as PCRE without UCP); otherwise the whole
 /// value unchanged.
-pub fn image_name(image: &str) -> &str {
+pub(crate) fn image_name(image: &str) -> &str {
     let line = image.strip_suffix('\n').unwrap_or(image);
     // `.` stops at a newline: the match must start on the last line.
     let start = line.rfind('\n').map_or(0, |i| i + 1);
@@ -312,7 +312,7 @@ pub fn image_name(image: &str) -> &str {
 /// `SystemTime` as epoch seconds with microseconds, as Splunk's `_time`:
 /// `2022-09-15T12:56:22.958249300Z` (Windows) or
 /// `2019-07-19 14:46:19.484316+00:00` (python-evtx).
-pub fn epoch(system_time: &str) -> Option<String> {
+pub(crate) fn epoch(system_time: &str) -> Option<String> {
     let ts: jiff::Timestamp = system_time.trim().parse().ok()?;
     let micros = ts.as_microsecond();
     let (secs, frac) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
@@ -322,16 +322,16 @@ pub fn epoch(system_time: &str) -> Option<String> {
 /// Per BY field, how many events of a mode's dataset lacked it after the
 /// mapping: what the XML could not provide.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Underived {
+pub(crate) struct Underived {
     /// Events of the dataset seen.
-    pub events: u64,
+    pub(crate) events: u64,
     /// Field name to events without it.
-    pub missing: BTreeMap<&'static str, u64>,
+    pub(crate) missing: BTreeMap<&'static str, u64>,
 }
 
 impl Underived {
     /// Counts the BY fields of `model` absent from `record`.
-    pub fn add(&mut self, model: Model, record: &Record) {
+    pub(crate) fn add(&mut self, model: Model, record: &Record) {
         self.events += 1;
         for field in model.by_fields() {
             if !record.iter().any(|(n, _)| n == field) {

@@ -3,11 +3,11 @@
 use crate::detect::Table;
 
 /// Widest aligned table before the automatic layout turns vertical: 120 columns.
-pub const MAX_TABLE_COLUMNS: usize = 120;
+pub(crate) const MAX_TABLE_COLUMNS: usize = 120;
 
 /// How a table is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// Aligned columns when they fit in [`MAX_TABLE_COLUMNS`], else vertical.
     Auto,
     /// Aligned columns whatever the width.
@@ -53,7 +53,7 @@ fn width(s: &str) -> usize {
 
 /// Renders `table`; an empty table is `(no results)` in the human layouts
 /// and a header only (CSV) or nothing (JSON) otherwise.
-pub fn render(table: &Table, style: Style) -> String {
+pub(crate) fn render(table: &Table, style: Style) -> String {
     match style {
         Style::Csv => csv(table),
         Style::Json => json(table),

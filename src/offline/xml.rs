@@ -11,16 +11,16 @@ use super::input::ReadError;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XmlEvent {
     /// 1-based line of the `<Event>` tag.
-    pub line: u64,
+    pub(crate) line: u64,
     /// `System` values: element text under the element name (`EventID`,
     /// `Computer`, `Channel`) and attributes as `Element.Attribute`
     /// (`Provider.Name`, `TimeCreated.SystemTime`, `Security.UserID`).
-    pub system: Vec<(String, String)>,
+    pub(crate) system: Vec<(String, String)>,
     /// `EventData` values: `<Data Name='Image'>…</Data>` as (`Image`, text).
-    pub data: Vec<(String, String)>,
+    pub(crate) data: Vec<(String, String)>,
     /// The same `EventData` values as written, XML entities not decoded
     /// (`&amp;` stays `&amp;`): what a regex extraction over the raw event sees.
-    pub data_raw: Vec<(String, String)>,
+    pub(crate) data_raw: Vec<(String, String)>,
 }
 
 impl XmlEvent {
@@ -33,7 +33,7 @@ impl XmlEvent {
     }
 
     /// An `EventData` value, the first when a name repeats.
-    pub fn data(&self, name: &str) -> Option<&str> {
+    pub(crate) fn data(&self, name: &str) -> Option<&str> {
         self.data
             .iter()
             .find(|(n, _)| n == name)
@@ -41,7 +41,7 @@ impl XmlEvent {
     }
 
     /// An `EventData` value as written (entities kept), the first when a name repeats.
-    pub fn data_raw(&self, name: &str) -> Option<&str> {
+    pub(crate) fn data_raw(&self, name: &str) -> Option<&str> {
         self.data_raw
             .iter()
             .find(|(n, _)| n == name)
@@ -122,8 +122,7 @@ pub fn read(
         match ev {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_string();
-                open(&mut path, &mut event, &mut capture, &name, &e, line)
-                    .map_err(|r| ReadError::at(here, r))?;
+                open(&mut path, &mut event, &mut capture, &name, &e, (line, here))?;
                 text.clear();
                 raw.clear();
                 if !path.is_empty() || name == "Event" {
@@ -132,8 +131,7 @@ pub fn read(
             }
             Event::Empty(e) => {
                 let name = e.local_name().as_ref().to_string();
-                open(&mut path, &mut event, &mut capture, &name, &e, line)
-                    .map_err(|r| ReadError::at(here, r))?;
+                open(&mut path, &mut event, &mut capture, &name, &e, (line, here))?;
                 if name == "Event" && path.is_empty() {
                     event.line = line;
                     each(std::mem::take(&mut event))?;
@@ -212,15 +210,18 @@ pub fn read(
     }
 }
 
-/// Handles an opening tag: starts an event, or starts capturing a value.
+/// Handles an opening tag at line `here` of an event that starts at
+/// `line`: starts an event, or starts capturing a value.
 fn open(
     path: &mut [String],
     event: &mut XmlEvent,
     capture: &mut Capture,
     name: &str,
     tag: &BytesStart<'_>,
-    line: u64,
-) -> Result<(), String> {
+    (line, here): (u64, u64),
+) -> Result<(), ReadError> {
+    let bad =
+        |e: &dyn std::fmt::Display| ReadError::at(here, format!("malformed XML attribute: {e}"));
     let depth: Vec<&str> = path.iter().map(String::as_str).collect();
     match depth.as_slice() {
         [] if name == "Event" => {
@@ -231,23 +232,20 @@ fn open(
         }
         ["Event", "System"] => {
             for attr in tag.attributes() {
-                let attr = attr.map_err(|e| format!("malformed XML attribute: {e}"))?;
+                let attr = attr.map_err(|e| bad(&e))?;
                 let value = attr
                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map_err(|e| format!("malformed XML attribute: {e}"))?;
+                    .map_err(|e| bad(&e))?;
                 let key = format!("{name}.{}", attr.key.local_name().as_ref());
                 event.system.push((key, value.into_owned()));
             }
             *capture = Capture::System(name.to_string());
         }
         ["Event", "EventData"] if name == "Data" => {
-            let key = match tag
-                .try_get_attribute("Name")
-                .map_err(|e| format!("malformed XML attribute: {e}"))?
-            {
+            let key = match tag.try_get_attribute("Name").map_err(|e| bad(&e))? {
                 Some(a) => a
                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map_err(|e| format!("malformed XML attribute: {e}"))?
+                    .map_err(|e| bad(&e))?
                     .into_owned(),
                 None => String::new(),
             };
@@ -336,10 +334,22 @@ mod tests {
     fn bad_xml_names_the_line_and_reason() {
         let e = events("<Event><System>\n<EventID>3</Oops>\n</System></Event>\n").unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.reason.starts_with("malformed XML"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().starts_with("malformed XML"),
+            "{}",
+            e.reason
+        );
         let e = events("<Event><System>\n").unwrap_err();
-        assert!(e.reason.contains("ends inside the <Event>"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().contains("ends inside the <Event>"),
+            "{}",
+            e.reason
+        );
         let e = events("hello\n").unwrap_err();
-        assert!(e.reason.contains("outside an <Event>"), "{}", e.reason);
+        assert!(
+            e.reason.to_string().contains("outside an <Event>"),
+            "{}",
+            e.reason
+        );
     }
 }

@@ -24,13 +24,13 @@ pub enum Action {
 pub struct Request {
     action: Option<String>,
     /// `finished` as sent: true on the last execute request.
-    pub finished: Option<bool>,
+    pub(crate) finished: Option<bool>,
     /// True when splunkd runs the command for preview results.
     #[serde(deserialize_with = "lenient_bool")]
-    pub preview: Option<bool>,
+    pub(crate) preview: Option<bool>,
     /// Search context, sent with getinfo; anything but an object is ignored.
     #[serde(deserialize_with = "lenient_searchinfo")]
-    pub searchinfo: Option<SearchInfo>,
+    pub(crate) searchinfo: Option<SearchInfo>,
 }
 
 impl Request {
@@ -70,50 +70,50 @@ impl Request {
 #[serde(default)]
 pub struct SearchInfo {
     /// Command arguments, quotes removed by splunkd.
-    pub args: Option<Vec<String>>,
+    pub(crate) args: Option<Vec<String>>,
     /// Command arguments with their original quoting.
-    pub raw_args: Option<Vec<String>>,
+    pub(crate) raw_args: Option<Vec<String>>,
     /// The job's dispatch directory; empty or temporary in parse probes.
     #[serde(deserialize_with = "text")]
-    pub dispatch_dir: String,
+    pub(crate) dispatch_dir: String,
     /// Search id; `searchparsetmp_*` in parse probes.
     #[serde(deserialize_with = "text")]
-    pub sid: String,
+    pub(crate) sid: String,
     /// App context.
     #[serde(deserialize_with = "text")]
-    pub app: String,
+    pub(crate) app: String,
     /// Search owner.
     #[serde(deserialize_with = "text")]
-    pub owner: String,
+    pub(crate) owner: String,
     /// User running the search.
     #[serde(deserialize_with = "text")]
-    pub username: String,
+    pub(crate) username: String,
     /// splunkd's REST endpoint.
     #[serde(deserialize_with = "text")]
-    pub splunkd_uri: String,
+    pub(crate) splunkd_uri: String,
     /// Splunk version string.
     #[serde(deserialize_with = "text")]
-    pub splunk_version: String,
+    pub(crate) splunk_version: String,
     /// The whole search, percent-decoded.
     #[serde(deserialize_with = "decoded")]
-    pub search: String,
+    pub(crate) search: String,
     /// Command name from the commands.conf stanza (8.x).
     #[serde(deserialize_with = "text")]
-    pub command: String,
+    pub(crate) command: String,
     /// limits.conf `maxresultrows`.
     #[serde(deserialize_with = "lenient_u64")]
-    pub maxresultrows: Option<u64>,
+    pub(crate) maxresultrows: Option<u64>,
     /// Search window start, epoch seconds; `0` means unbounded.
     #[serde(deserialize_with = "epoch")]
-    pub earliest_time: Option<f64>,
+    pub(crate) earliest_time: Option<f64>,
     /// Search window end, epoch seconds; `0` means unbounded.
     #[serde(deserialize_with = "epoch")]
-    pub latest_time: Option<f64>,
+    pub(crate) latest_time: Option<f64>,
 }
 
 impl SearchInfo {
     /// True for splunkd's parse-time probe processes, which must have no side effects.
-    pub fn is_probe(&self) -> bool {
+    pub(crate) fn is_probe(&self) -> bool {
         let sid = self.sid.as_str();
         sid.is_empty()
             || sid == "tmp"
@@ -183,22 +183,17 @@ pub struct Inspector {
 
 impl Inspector {
     /// Adds a message; `level` is `DEBUG`, `INFO`, `WARN` or `ERROR`.
-    pub fn message(&mut self, level: &str, text: impl Into<String>) {
+    pub(crate) fn message(&mut self, level: &str, text: impl Into<String>) {
         self.messages.push((level.to_string(), text.into()));
     }
 
     /// Sets `metric.<name>`.
-    pub fn metric(&mut self, name: &str, value: impl Into<Value>) {
+    pub(crate) fn metric(&mut self, name: &str, value: impl Into<Value>) {
         self.metrics.insert(format!("metric.{name}"), value.into());
     }
 
-    /// The messages added so far.
-    pub fn messages(&self) -> &[(String, String)] {
-        &self.messages
-    }
-
     /// True when there is nothing to send.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.messages.is_empty() && self.metrics.is_empty()
     }
 
@@ -224,24 +219,24 @@ impl Inspector {
 #[derive(Debug, Default, Clone)]
 pub struct Reply {
     /// Inspector messages and metrics.
-    pub inspector: Inspector,
+    pub(crate) inspector: Inspector,
     /// getinfo: `streaming`, `stateful`, `events` or `reporting`.
     pub kind: Option<&'static str>,
     /// getinfo: fields splunkd must send.
-    pub required_fields: Option<Vec<String>>,
+    pub(crate) required_fields: Option<Vec<String>>,
     /// getinfo: the map-phase search run on the peers.
-    pub streaming_preop: Option<String>,
+    pub(crate) streaming_preop: Option<String>,
     /// getinfo: whether splunkd should run the command for preview results.
-    pub run_in_preview: Option<bool>,
+    pub(crate) run_in_preview: Option<bool>,
     /// execute (and fatal getinfo errors): the finished flag.
-    pub finished: Option<bool>,
+    pub(crate) finished: Option<bool>,
     /// Fatal error text; set together with `finished: true`.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Reply {
     /// Serializes the reply metadata as compact JSON.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct Wire<'a> {
             #[serde(skip_serializing_if = "Option::is_none")]

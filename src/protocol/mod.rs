@@ -23,7 +23,7 @@ mod writer;
 pub use header::{format_header, parse_header, Header, MAX_HEADER_BYTES};
 pub use metadata::{percent_decode, Action, Inspector, Reply, Request, SearchInfo};
 pub use reader::{Chunk, ChunkReader, MAX_CHUNK_BYTES, MAX_METADATA_BYTES};
-pub use writer::ChunkWriter;
+pub(crate) use writer::ChunkWriter;
 
 use std::fmt;
 use std::io;
@@ -97,7 +97,7 @@ impl Error {
     }
 
     /// True when the failure is a closed pipe, which ends the process quietly.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(&self.kind, ErrorKind::Io(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
 }

@@ -13,14 +13,8 @@ use super::{Error, ErrorKind};
 /// incrementally, so a lying header costs at most what actually arrives.
 pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
-/// Where a streamed body goes: called with each piece, in order.
-pub type BodySink<'a> = &'a mut dyn FnMut(&[u8]);
-
-/// Where a streamed body goes: pieces to a sink, or a reader to a callback.
-enum Body<'a> {
-    Pieces(BodySink<'a>),
-    Reader(&'a mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>),
-}
+/// Where a streamed body goes: a reader over exactly its bytes, handed to a callback.
+type BodyReader<'a> = &'a mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>;
 
 /// The largest metadata accepted: 16 MiB. Real metadata is a few KB (the
 /// search string is the largest part); JSON parsing costs many times the
@@ -72,7 +66,7 @@ impl<R: BufRead> ChunkReader<R> {
     }
 
     /// The header line of the last chunk read, exactly as received.
-    pub fn header_line(&self) -> &[u8] {
+    pub(crate) fn header_line(&self) -> &[u8] {
         &self.line
     }
 
@@ -83,12 +77,12 @@ impl<R: BufRead> ChunkReader<R> {
 
     /// Byte offset where the last chunk read began (its header line), the
     /// offset framing errors report too.
-    pub fn chunk_offset(&self) -> u64 {
+    pub(crate) fn chunk_offset(&self) -> u64 {
         self.start
     }
 
     /// The wrapped reader.
-    pub fn get_mut(&mut self) -> &mut R {
+    pub(crate) fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
 
@@ -118,23 +112,6 @@ impl<R: BufRead> ChunkReader<R> {
     }
 
     /// Reads the next chunk like [`ChunkReader::read_chunk`], but hands the
-    /// body to `sink` in pieces as it arrives, straight from the read buffer,
-    /// instead of storing it: `chunk.body` is left empty. The pieces, in
-    /// order, are exactly the body's bytes; a truncated body is still an
-    /// error, after `sink` has seen what arrived.
-    ///
-    /// # Errors
-    ///
-    /// As [`ChunkReader::read_chunk`].
-    pub fn read_chunk_streaming(
-        &mut self,
-        chunk: &mut Chunk,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> Result<bool, Error> {
-        self.read_chunk_inner(chunk, Some(Body::Pieces(sink)))
-    }
-
-    /// Reads the next chunk like [`ChunkReader::read_chunk`], but hands the
     /// body to `body` as a reader over exactly its bytes, so they can be
     /// read straight into the caller's buffer (reads at least as large as
     /// the input buffer bypass it); `chunk.body` is left empty. `body` must
@@ -143,18 +120,18 @@ impl<R: BufRead> ChunkReader<R> {
     /// # Errors
     ///
     /// As [`ChunkReader::read_chunk`], and any error `body` returns.
-    pub fn read_chunk_into(
+    pub(crate) fn read_chunk_into(
         &mut self,
         chunk: &mut Chunk,
         body: &mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>,
     ) -> Result<bool, Error> {
-        self.read_chunk_inner(chunk, Some(Body::Reader(body)))
+        self.read_chunk_inner(chunk, Some(body))
     }
 
     fn read_chunk_inner(
         &mut self,
         chunk: &mut Chunk,
-        sink: Option<Body<'_>>,
+        body: Option<BodyReader<'_>>,
     ) -> Result<bool, Error> {
         let start = loop {
             let start = self.offset;
@@ -225,13 +202,9 @@ impl<R: BufRead> ChunkReader<R> {
             ));
         }
         self.read_part(&mut chunk.metadata, header.metadata_len, "metadata", start)?;
-        match sink {
+        match body {
             None => self.read_part(&mut chunk.body, header.body_len, "body", start)?,
-            Some(Body::Pieces(sink)) => {
-                chunk.body.clear();
-                self.stream_part(header.body_len, "body", start, sink)?;
-            }
-            Some(Body::Reader(body)) => {
+            Some(body) => {
                 chunk.body.clear();
                 let len = header.body_len;
                 let mut part = (&mut self.inner).take(len);
@@ -250,41 +223,6 @@ impl<R: BufRead> ChunkReader<R> {
             }
         }
         Ok(true)
-    }
-
-    fn stream_part(
-        &mut self,
-        len: u64,
-        part: &'static str,
-        start: u64,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), Error> {
-        let mut left = len;
-        while left > 0 {
-            let n = match self.inner.fill_buf() {
-                Ok(buf) => {
-                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    sink(&buf[..n]);
-                    n
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.error(ErrorKind::Io(e), start)),
-            };
-            if n == 0 {
-                return Err(self.error(
-                    ErrorKind::Truncated {
-                        part,
-                        expected: len,
-                        got: len - left,
-                    },
-                    start,
-                ));
-            }
-            self.inner.consume(n);
-            self.offset += n as u64;
-            left -= n as u64;
-        }
-        Ok(())
     }
 
     fn read_part(
@@ -453,7 +391,7 @@ mod tests {
         let mut bodies = vec![];
         let mut body = vec![];
         while r
-            .read_chunk_streaming(&mut c, &mut |p| body.extend_from_slice(p))
+            .read_chunk_into(&mut c, &mut |src| src.read_to_end(&mut body).map(drop))
             .unwrap()
         {
             assert!(c.body.is_empty());
@@ -464,7 +402,9 @@ mod tests {
         let cut = &input[..input.len() - 1];
         let mut r = ChunkReader::new(BufReader::with_capacity(3, OneByte(cut)));
         let err = loop {
-            match r.read_chunk_streaming(&mut c, &mut |_| {}) {
+            match r.read_chunk_into(&mut c, &mut |src| {
+                std::io::copy(src, &mut std::io::sink()).map(drop)
+            }) {
                 Ok(true) => {}
                 Ok(false) => panic!("a truncated body must fail"),
                 Err(e) => break e,

@@ -7,7 +7,7 @@ use super::{Error, ErrorKind};
 
 /// Writes reply chunks.
 #[derive(Debug)]
-pub struct ChunkWriter<W> {
+pub(crate) struct ChunkWriter<W> {
     inner: W,
     chunks: u64,
     offset: u64,
@@ -32,7 +32,7 @@ impl<W: Write> ChunkWriter<W> {
     ///
     /// Any write or flush failure, including a broken pipe when splunkd has
     /// stopped reading (see [`Error::is_broken_pipe`]).
-    pub fn write_chunk(&mut self, metadata: &[u8], body: &[u8]) -> Result<(), Error> {
+    pub(crate) fn write_chunk(&mut self, metadata: &[u8], body: &[u8]) -> Result<(), Error> {
         self.chunks += 1;
         let header = format_header(metadata.len(), body.len());
         let result = self
@@ -54,7 +54,7 @@ impl<W: Write> ChunkWriter<W> {
     ///
     /// As [`ChunkWriter::write_chunk`]; also when `body` writes other than
     /// `body_len` bytes (the header would lie), reported as an I/O error.
-    pub fn write_chunk_with(
+    pub(crate) fn write_chunk_with(
         &mut self,
         metadata: &[u8],
         body_len: usize,
@@ -87,19 +87,9 @@ impl<W: Write> ChunkWriter<W> {
         result.map_err(|e| Error::new(ErrorKind::Io(e), self.chunks, start))
     }
 
-    /// Number of chunks written so far.
-    pub fn chunks(&self) -> u64 {
-        self.chunks
-    }
-
     /// The wrapped writer.
-    pub fn get_mut(&mut self) -> &mut W {
+    pub(crate) fn get_mut(&mut self) -> &mut W {
         &mut self.inner
-    }
-
-    /// Gives back the wrapped writer.
-    pub fn into_inner(self) -> W {
-        self.inner
     }
 }
 
@@ -130,7 +120,7 @@ mod tests {
         let mut w = ChunkWriter::new(Vec::new());
         w.write_chunk("{\"x\":\"ท\"}".as_bytes(), b"a\n").unwrap();
         assert_eq!(
-            w.into_inner(),
+            *w.get_mut(),
             "chunked 1.0,11,2\n{\"x\":\"ท\"}a\n".as_bytes()
         );
     }
@@ -143,6 +133,6 @@ mod tests {
         assert!(w
             .write_chunk_with(b"{}", 3, |o| o.write_all(b"ab"))
             .is_err());
-        assert!(w.into_inner().starts_with(b"chunked 1.0,2,3\n{}abc"));
+        assert!(w.get_mut().starts_with(b"chunked 1.0,2,3\n{}abc"));
     }
 }
