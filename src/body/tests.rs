@@ -332,7 +332,7 @@ proptest::proptest! {
     #[test]
     fn literal_needle_finds_what_the_regex_finds(
         parts in proptest::collection::vec(
-            proptest::sample::select(vec!["g", "G", "regsvcs.exe", "RegSvcs.EXE", "regsvcs.ex", "rEgsvcs.exe.bak", "\n", "\"", "x", "aa"]),
+            proptest::sample::select(vec!["g", "G", "regsvcs.exe", "RegSvcs.EXE", "regsvcs.ex", "rEgsvcs.exe.bak", "\n", "\"", "x", "aa", "Program Files (x86)\\Microsoft Visual Studio", "regsvcs\x07exe"]),
             0..40,
         ),
         needle in proptest::sample::select(vec!["regsvcs.exe", "aa", "g", "a", "x\nx", "\""]),

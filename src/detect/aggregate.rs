@@ -125,6 +125,23 @@ impl Groups {
     /// [`GroupLimit`] when the key is new and the table is full; nothing is
     /// dropped silently.
     pub fn add(&mut self, key: &[u8], acc: &Acc) -> Result<(), GroupLimit> {
+        self.add_classified(key, acc, || numeric_bits(Parts::new(key)))
+    }
+
+    /// As [`Groups::add`], with the number-or-text class of the key's values
+    /// (bit `i` set when value `i` is a number, for the first 32) given by
+    /// `numeric`, called only when the key is new: the caller holds the
+    /// decoded values, so the key is not decoded again to classify them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Groups::add`].
+    pub fn add_classified(
+        &mut self,
+        key: &[u8],
+        acc: &Acc,
+        numeric: impl FnOnce() -> u32,
+    ) -> Result<(), GroupLimit> {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(key);
         let tag = (hash >> 32) as u32;
@@ -153,12 +170,7 @@ impl Groups {
         if (self.groups.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let numeric = Parts::new(key)
-            .take(32)
-            .enumerate()
-            .fold(0u32, |m, (i, v)| {
-                m | (u32::from(parse_number(&v).is_some()) << i)
-            });
+        let numeric = numeric();
         let group = Group {
             start: self.arena.len() as u32,
             len: key.len() as u32,
@@ -205,6 +217,13 @@ impl Groups {
             order,
         }
     }
+}
+
+/// Bit `i` set when value `i` (of the first 32) is a number.
+pub fn numeric_bits<V: AsRef<[u8]>>(values: impl Iterator<Item = V>) -> u32 {
+    values.take(32).enumerate().fold(0u32, |m, (i, v)| {
+        m | (u32::from(parse_number(v.as_ref()).is_some()) << i)
+    })
 }
 
 /// Groups in output order, taken out of a [`Groups`] table.
@@ -267,6 +286,7 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
             len: g.len,
             numeric: g.numeric,
             index: i as u32,
+            resume: Resume::default(),
         })
         .collect();
     let key = |i: &Item| &arena[i.start as usize..(i.start + i.len) as usize];
@@ -277,7 +297,10 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
         if run.len() < 2 {
             continue;
         }
-        if depth > 512 {
+        if depth <= MAX_DEPTH {
+            depth = skip_shared(arena, run, depth);
+        }
+        if depth > MAX_DEPTH {
             run.sort_unstable_by(|a, b| {
                 compare_groups(arena, &groups[a.index as usize], &groups[b.index as usize])
             });
@@ -285,10 +308,10 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
         }
         loop {
             for item in run.iter_mut() {
-                item.digit = digit(key(item), item.numeric, depth);
+                item.digit = digit(key(item), item.numeric, depth, &mut item.resume);
             }
             // Skip sixteen bytes at a time while the whole run shares them.
-            if run.iter().all(|i| i.digit == run[0].digit) && depth <= 512 {
+            if run.iter().all(|i| i.digit == run[0].digit) && depth <= MAX_DEPTH {
                 depth += 16;
                 continue;
             }
@@ -310,6 +333,82 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
     items.into_iter().map(|i| i.index).collect()
 }
 
+/// How deep into the keys' forms the radix sort goes; runs still equal
+/// there finish with the comparison sort.
+const MAX_DEPTH: usize = 4096;
+
+/// The depth a run's keys can skip to: the end of the last whole value all
+/// of them share. Found by one bytewise common-prefix pass over their raw
+/// keys (equal values are equal cells, as [`encode_part`] writes them),
+/// so a long shared prefix (an install path, a host) costs one comparison
+/// per key, not one [`digit`] per sixteen bytes. Every item's [`Resume`]
+/// moves to that value; returns `depth` when nothing whole is shared past it.
+fn skip_shared(arena: &[u8], run: &mut [Item], depth: usize) -> usize {
+    let key = |i: &Item| &arena[i.start as usize..(i.start + i.len) as usize];
+    let first = key(&run[0]);
+    let mut shared = first.len();
+    for item in &run[1..] {
+        shared = common_prefix(first, key(item), shared);
+        if shared <= run[0].resume.key_at as usize {
+            return depth;
+        }
+    }
+    // Walk the first key's whole values inside the shared bytes. The items
+    // of a run share their form up to `depth`, hence the values before it,
+    // hence their resume points.
+    let mut resume = run[0].resume;
+    let mut parts = Parts::new(&first[resume.key_at as usize..]);
+    let numeric = run[0].numeric;
+    let mut i = resume.part as usize;
+    while let Some(v) = parts.next() {
+        let used = first.len() - parts.rest.len();
+        if used > shared {
+            break;
+        }
+        let number = if i < 32 {
+            numeric >> i & 1 == 1
+        } else {
+            parse_number(&v).is_some()
+        };
+        let nuls = memchr::memchr_iter(0, &v).count();
+        let len = 1 + if number { 8 } else { 0 } + v.len() + nuls + 2;
+        i += 1;
+        resume = Resume {
+            part: i as u32,
+            key_at: used as u32,
+            form_at: resume.form_at + len as u32,
+        };
+    }
+    if resume.form_at as usize <= depth {
+        return depth;
+    }
+    for item in run.iter_mut() {
+        item.resume = resume;
+    }
+    resume.form_at as usize
+}
+
+/// The length of the common prefix of `a` and `b`, at most `limit`,
+/// compared eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
+    let n = limit.min(a.len()).min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// One group being sorted: its current digit and where its key is.
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -318,6 +417,18 @@ struct Item {
     len: u32,
     numeric: u32,
     index: u32,
+    resume: Resume,
+}
+
+/// Where [`digit`] starts reading a key: the first value whose form ends
+/// past the depth last asked for (depths only grow, so the values before it
+/// are never read again), its byte offset in the key and its offset in
+/// the form.
+#[derive(Debug, Clone, Copy, Default)]
+struct Resume {
+    part: u32,
+    key_at: u32,
+    form_at: u32,
 }
 
 /// Sixteen bytes, from `depth` on, of a key's order-preserving form, as a
@@ -328,14 +439,16 @@ struct Item {
 /// the tuples with [`compare_values`]: the terminator sorts below every
 /// byte, so a shorter value sorts first, and equal numbers fall back to
 /// their bytes.
-fn digit(key: &[u8], numeric: u32, depth: usize) -> u128 {
+fn digit(key: &[u8], numeric: u32, depth: usize, resume: &mut Resume) -> u128 {
     let mut d = Digit {
         out: 0,
         filled: 0,
-        pos: 0,
+        pos: resume.form_at as usize,
         depth,
     };
-    for (i, v) in Parts::new(key).enumerate() {
+    let mut parts = Parts::new(&key[resume.key_at as usize..]);
+    let mut i = resume.part as usize;
+    while let Some(v) = parts.next() {
         let v = &*v;
         let number = if i < 32 {
             numeric >> i & 1 == 1
@@ -350,6 +463,14 @@ fn digit(key: &[u8], numeric: u32, depth: usize) -> u128 {
         let len = 1 + if number { 8 } else { 0 } + v.len() + nuls + 2;
         if d.pos + len <= depth {
             d.pos += len;
+            i += 1;
+            // Depths only grow: this value is never read again.
+            let used = key.len() - parts.rest.len();
+            *resume = Resume {
+                part: i as u32,
+                key_at: used as u32,
+                form_at: d.pos as u32,
+            };
             continue;
         }
         d.emit(u8::from(!number));
@@ -385,6 +506,7 @@ fn digit(key: &[u8], numeric: u32, depth: usize) -> u128 {
         if d.filled == 16 {
             return d.out;
         }
+        i += 1;
     }
     d.out
 }
@@ -495,13 +617,31 @@ pub fn csv_cell_len(value: &[u8]) -> usize {
 }
 
 fn needs_quotes(value: &[u8]) -> bool {
-    // A branch-free fold over the bytes, which the compiler vectorises.
-    let special = value.iter().fold(false, |s, &b| {
-        s | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r')
-    });
-    special
-        || value.first().is_some_and(u8::is_ascii_whitespace)
+    if value.first().is_some_and(u8::is_ascii_whitespace)
         || value.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        return true;
+    }
+    // Eight bytes at a time: a word holds a special byte when one of its
+    // bytes XOR that byte is zero (the exact has-zero-byte test).
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = value.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let hit = zero(w ^ (ONES * u64::from(b',')))
+            | zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\n')))
+            | zero(w ^ (ONES * u64::from(b'\r')));
+        if hit != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
 
 /// The values of an encoded key, in order, decoded from their CSV cells
@@ -512,7 +652,9 @@ pub struct Parts<'a> {
 }
 
 impl<'a> Parts<'a> {
-    fn new(key: &'a [u8]) -> Parts<'a> {
+    /// The values of `key`, an encoded key (or any run of CSV cells, each
+    /// followed by a comma).
+    pub fn new(key: &'a [u8]) -> Parts<'a> {
         Parts { rest: key }
     }
 }
@@ -662,6 +804,21 @@ mod tests {
             b"1,000",
         ] {
             assert_eq!(parse_number(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn needs_quotes_is_the_bytewise_rule(v in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b',', b'"', b'\n', b'\r', b'\t', 0u8, 0x80, 0xac, 0x2d]), 0..40)) {
+            let special = v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+            let padded = v.first().is_some_and(u8::is_ascii_whitespace) || v.last().is_some_and(u8::is_ascii_whitespace);
+            prop_assert_eq!(needs_quotes(&v), special || padded);
+        }
+
+        #[test]
+        fn common_prefix_is_the_bytewise_one(a in prop::collection::vec(0u8..3, 0..40), b in prop::collection::vec(0u8..3, 0..40), limit in 0usize..50) {
+            let want = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(limit);
+            prop_assert_eq!(common_prefix(&a, &b, limit), want);
         }
     }
 

@@ -19,7 +19,7 @@ pub use aggregate::{
 };
 pub use event::{OwnedRow, Row, Values};
 pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
-pub use render::{number, BadFormat, TimeRender};
+pub use render::{number, write_number, BadFormat, TimeCache, TimeRender};
 pub use schema::Schema;
 pub use spec::{
     is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES,
@@ -31,7 +31,7 @@ use std::fmt;
 
 use regex::bytes::Regex;
 
-use aggregate::encode_part;
+use aggregate::{encode_part, numeric_bits};
 
 /// How rows are read: raw events or pre-aggregated `stats`/`tstats` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,16 +219,17 @@ pub struct Table {
 /// The engine's output: groups in order, with their BY values and their
 /// rendered `count`, `firstTime`, `lastTime` (and, for partial rows, the
 /// [`PARTIAL_MARKER`]) cells. Held as the group table's arena plus one text
-/// buffer, so writing a million rows allocates nothing per row.
+/// buffer of the trailing cells, both already CSV, so writing a million rows
+/// allocates nothing per row and its length is known without a pass.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     columns: Vec<&'static str>,
     sorted: Sorted,
-    /// The trailing cells of every row, back to back.
+    /// The trailing cells of every row as CSV cells, each followed by a
+    /// comma (as the keys are), back to back.
     text: Vec<u8>,
-    /// Where each trailing cell ends in `text`, `tail` per row.
-    ends: Vec<u32>,
-    tail: usize,
+    /// Where each row's trailing cells end in `text`.
+    ends: Vec<usize>,
 }
 
 impl Results {
@@ -252,36 +253,28 @@ impl Results {
         self.sorted
             .iter()
             .enumerate()
-            .map(move |(n, (parts, _))| parts.chain(self.tails(n).map(Cow::Borrowed)))
+            .map(move |(n, (parts, _))| parts.chain(Parts::new(self.tails(n))))
     }
 
-    /// The rows in order, as the CSV of their BY cells (each followed by a
-    /// comma, ready to copy out) and their trailing cells.
-    pub fn csv_rows(&self) -> impl Iterator<Item = (&[u8], impl Iterator<Item = &[u8]> + '_)> + '_ {
+    /// The rows in order, as the CSV of their BY cells and of their trailing
+    /// cells, each cell followed by a comma: a row's CSV line is the two
+    /// with the last comma made the newline.
+    pub fn csv_rows(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.sorted
             .keys()
             .enumerate()
             .map(move |(n, (key, _))| (key, self.tails(n)))
     }
 
-    /// Bytes of the BY cells of all rows, as [`Results::csv_rows`] gives them.
-    pub fn csv_key_bytes(&self) -> usize {
-        self.sorted.key_bytes()
+    /// Bytes of all rows' CSV lines, as [`Results::csv_rows`] gives them.
+    pub fn csv_bytes(&self) -> usize {
+        self.sorted.key_bytes() + self.text.len()
     }
 
-    /// The trailing cells of row `n`.
-    fn tails(&self, n: usize) -> impl Iterator<Item = &[u8]> + '_ {
-        let ends = &self.ends[n * self.tail..(n + 1) * self.tail];
-        let first = if n == 0 {
-            0
-        } else {
-            self.ends[n * self.tail - 1] as usize
-        };
-        ends.iter().scan(first, move |from, &end| {
-            let cell = &self.text[*from..end as usize];
-            *from = end as usize;
-            Some(cell)
-        })
+    /// The trailing cells of row `n`, as CSV.
+    fn tails(&self, n: usize) -> &[u8] {
+        let first = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.text[first..self.ends[n]]
     }
 
     /// The same rows as an owned [`Table`] (for small outputs: offline
@@ -702,8 +695,9 @@ impl Engine {
             for (v, &i) in values.iter().zip(index.iter()) {
                 encode_part(&mut self.key, v.nth(i));
             }
+            let numeric = || numeric_bits(values.iter().zip(index.iter()).map(|(v, &i)| v.nth(i)));
             self.groups
-                .add(&self.key, acc)
+                .add_classified(&self.key, acc, numeric)
                 .map_err(|limit| match limit {
                     GroupLimit::Count(limit) => Error::TooManyGroups { limit },
                     GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
@@ -742,39 +736,36 @@ impl Engine {
     }
 
     fn results(&mut self, partial: bool) -> Results {
-        use std::io::Write;
         let sorted = self.groups.take_sorted();
-        let tail = if partial { 4 } else { 3 };
         let mut text = Vec::with_capacity(sorted.len() * 48);
-        let mut ends = Vec::with_capacity(sorted.len() * tail);
+        let mut ends = Vec::with_capacity(sorted.len());
         let mut unrenderable = 0u64;
-        let mut end = |text: &Vec<u8>| ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        let mut times = TimeCache::new(&self.cfg.time);
+        let mut cell = Vec::new();
         for (_, acc) in sorted.iter() {
-            // Writing into a Vec cannot fail.
-            let _ = write!(text, "{}", number(acc.count));
-            end(&text);
+            write_number(&mut text, acc.count);
+            text.push(b',');
             for t in [acc.first_time(), acc.last_time()] {
                 match t {
                     None => {}
-                    Some(t) if partial => {
-                        let _ = write!(text, "{}", number(t));
-                    }
-                    Some(t) => match self.cfg.time.time(t) {
-                        Ok(s) => text.extend_from_slice(s.as_bytes()),
+                    Some(t) if partial => write_number(&mut text, t),
+                    Some(t) => {
+                        cell.clear();
                         // A time past the calendar (a millisecond epoch,
                         // say) keeps its number rather than failing the search.
-                        Err(_) => {
+                        if times.write(t, &mut cell).is_err() {
                             unrenderable += 1;
-                            let _ = write!(text, "{}", number(t));
+                            write_number(&mut cell, t);
                         }
-                    },
+                        csv_cell(&mut text, &cell);
+                    }
                 }
-                end(&text);
+                text.push(b',');
             }
             if partial {
-                text.push(b'1');
-                end(&text);
+                text.extend_from_slice(b"1,");
             }
+            ends.push(text.len());
         }
         self.unrenderable += unrenderable;
         Results {
@@ -782,7 +773,6 @@ impl Engine {
             sorted,
             text,
             ends,
-            tail,
         }
     }
 

@@ -61,6 +61,84 @@ impl TimeRender {
     }
 }
 
+/// Renders times through a direct-mapped cache: the last rendering of each
+/// epoch second, by the second's low bits. A search's groups share their
+/// seconds (and a distinct second is rendered at most once while it stays
+/// in its slot), so jiff formats each one about once, not per group. Only
+/// a format without sub-seconds is cached: its text depends on the whole
+/// second alone.
+#[derive(Debug)]
+pub struct TimeCache<'a> {
+    render: &'a TimeRender,
+    cached: bool,
+    slots: Vec<Slot>,
+}
+
+/// One cached rendering; `len` 0 is empty.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    secs: i64,
+    len: u8,
+    text: [u8; SLOT_TEXT],
+}
+
+/// The longest rendering a slot holds; longer ones are not cached.
+const SLOT_TEXT: usize = 39;
+
+/// Slots in a [`TimeCache`]: 64 Ki, 3 MiB, enough for every second of 18 hours.
+const SLOTS: usize = 1 << 16;
+
+impl<'a> TimeCache<'a> {
+    /// An empty cache for `render`.
+    pub fn new(render: &'a TimeRender) -> TimeCache<'a> {
+        let cached = matches!(render, TimeRender::Format { format, .. } if !has_subseconds(format));
+        TimeCache {
+            render,
+            cached,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Appends the rendering of `t` to `out`, as [`TimeRender::time`] renders it.
+    ///
+    /// # Errors
+    ///
+    /// As [`TimeRender::time`]; nothing is appended then.
+    pub fn write(&mut self, t: f64, out: &mut Vec<u8>) -> Result<(), BadFormat> {
+        if let TimeRender::Epoch = self.render {
+            write_number(out, t);
+            return Ok(());
+        }
+        let secs = t.floor();
+        if !self.cached || !(-1e15..1e15).contains(&secs) {
+            out.extend_from_slice(self.render.time(t)?.as_bytes());
+            return Ok(());
+        }
+        let secs = secs as i64;
+        if self.slots.is_empty() {
+            let empty = Slot {
+                secs: 0,
+                len: 0,
+                text: [0; SLOT_TEXT],
+            };
+            self.slots = vec![empty; SLOTS];
+        }
+        let slot = &mut self.slots[secs as usize & (SLOTS - 1)];
+        if slot.len > 0 && slot.secs == secs {
+            out.extend_from_slice(&slot.text[..usize::from(slot.len)]);
+            return Ok(());
+        }
+        let text = self.render.time(t)?;
+        out.extend_from_slice(text.as_bytes());
+        if !text.is_empty() && text.len() <= SLOT_TEXT {
+            slot.secs = secs;
+            slot.len = text.len() as u8;
+            slot.text[..text.len()].copy_from_slice(text.as_bytes());
+        }
+        Ok(())
+    }
+}
+
 /// True when a strftime format shows fractional seconds.
 fn has_subseconds(format: &str) -> bool {
     let mut chars = format.chars().peekable();
@@ -93,6 +171,17 @@ pub fn number(n: f64) -> String {
     }
 }
 
+/// Appends [`number`]'s text of `n` to `out` without an intermediate string.
+pub fn write_number(out: &mut Vec<u8>, n: f64) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+        write!(out, "{}", n as i64)
+    } else {
+        write!(out, "{n}")
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +194,43 @@ mod tests {
         let paris = TimeZone::get("Europe/Paris").unwrap();
         let paris = TimeRender::format("%Y-%m-%dT%H:%M:%S", paris).unwrap();
         assert_eq!(paris.time(1563547579.0).unwrap(), "2019-07-19T16:46:19");
+    }
+
+    #[test]
+    fn the_cache_renders_as_time_does() {
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        for render in [
+            TimeRender::format("%Y-%m-%dT%H:%M:%S", paris).unwrap(),
+            TimeRender::format("%H:%M:%S.%3N", TimeZone::UTC).unwrap(),
+            TimeRender::Epoch,
+        ] {
+            let mut cache = TimeCache::new(&render);
+            // Repeated seconds, sub-seconds, a slot collision (2^16 apart),
+            // negative times, and a DST change in Paris.
+            let times = [
+                1563547579.999,
+                1563547579.25,
+                1563547579.0 + 65536.0,
+                1563547579.5,
+                -0.5,
+                -0.5,
+                1711846799.0,
+                1711846800.0,
+                1711846799.0,
+                3.0,
+            ];
+            for t in times {
+                let mut out = Vec::new();
+                cache.write(t, &mut out).unwrap();
+                assert_eq!(out, render.time(t).unwrap().into_bytes(), "{t}");
+            }
+            let mut out = Vec::new();
+            assert!(cache.write(1e300, &mut out).is_err() || matches!(render, TimeRender::Epoch));
+        }
+        let mut out = Vec::new();
+        write_number(&mut out, 2.5);
+        write_number(&mut out, 3.0);
+        assert_eq!(out, b"2.53");
     }
 
     #[test]
