@@ -14,13 +14,15 @@ mod read;
 mod split;
 mod write;
 
-pub use decode::Fields;
 pub use mv::{decode_mv, encode_mv};
-pub use read::{BodyCounts, BodyReader, Columns, CsvRow};
-pub use split::Records;
-pub use write::{
-    results_len, write_cell, write_csv, write_records, write_results, write_table, NamedValues,
-};
+pub use read::{BodyCounts, BodyReader, CsvRow};
+pub use write::{results_len, write_results};
+
+#[cfg(test)]
+pub(crate) use split::Records;
+#[cfg(test)]
+pub(crate) use write::{write_cell, write_table};
+pub(crate) use write::{write_csv, write_records, NamedValues};
 
 /// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
 /// field limit to 10 MiB for Splunk; this leaves room above that.
