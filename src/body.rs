@@ -29,7 +29,7 @@ pub(crate) use write::{write_csv, write_records, NamedValues};
 pub const MAX_FIELD_BYTES: usize = 64 << 20;
 
 /// A body that cannot be read, with the record it was found in.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
     record: u64,
@@ -38,7 +38,7 @@ pub struct Error {
 /// What was wrong with a body. (The decoder reads any bytes, as the csv
 /// crate it is tested against does, so malformed quoting is no error: a
 /// quote left open runs to the end of the body.)
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A field is larger than [`MAX_FIELD_BYTES`].
