@@ -14,20 +14,22 @@ mod read;
 mod split;
 mod write;
 
-pub use decode::Fields;
 pub use mv::{decode_mv, encode_mv};
-pub use read::{BodyCounts, BodyReader, Columns, CsvRow};
-pub use split::Records;
-pub use write::{
-    results_len, write_cell, write_csv, write_records, write_results, write_table, NamedValues,
-};
+pub use read::{BodyCounts, BodyReader, CsvRow};
+pub use write::{results_len, write_results};
+
+#[cfg(test)]
+pub(crate) use split::Records;
+#[cfg(test)]
+pub(crate) use write::{write_cell, write_table};
+pub(crate) use write::{write_csv, write_records, NamedValues};
 
 /// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
 /// field limit to 10 MiB for Splunk; this leaves room above that.
 pub const MAX_FIELD_BYTES: usize = 64 << 20;
 
 /// A body that cannot be read, with the record it was found in.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
     record: u64,
@@ -36,7 +38,7 @@ pub struct Error {
 /// What was wrong with a body. (The decoder reads any bytes, as the csv
 /// crate it is tested against does, so malformed quoting is no error: a
 /// quote left open runs to the end of the body.)
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A field is larger than [`MAX_FIELD_BYTES`].

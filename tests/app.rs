@@ -1044,25 +1044,12 @@ fn check_smoke_reply(stdout: &[u8]) {
     );
 }
 
-fn qemu() -> Option<PathBuf> {
-    for name in ["qemu-aarch64-static", "qemu-aarch64"] {
-        if let Ok(out) = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-        {
-            if out.status.success() {
-                return Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
-            }
-        }
-    }
-    None
-}
-
 #[test]
 #[ignore = "needs `make package` and qemu-aarch64-static (make qemu-deps): make check-packages"]
 fn packaged_aarch64_binary_speaks_the_protocol_under_qemu() {
     let (_, app) = package();
-    let qemu = qemu().expect("qemu-aarch64-static is installed: run `make qemu-deps`");
+    let qemu = find_program(&["qemu-aarch64-static", "qemu-aarch64"])
+        .expect("qemu-aarch64-static is installed: run `make qemu-deps`");
     let arm = app.join(format!("bin/{COMMAND}"));
     let x86 = app.join(format!("linux_x86_64/bin/{COMMAND}"));
     let input = smoke_session();

@@ -696,26 +696,6 @@ fn packages() -> Vec<(String, PathBuf)> {
     out
 }
 
-/// The first of `names` that exists as a file or on PATH.
-fn find_program(names: &[&str]) -> Option<PathBuf> {
-    for name in names {
-        if name.starts_with('/') {
-            if Path::new(name).is_file() {
-                return Some(PathBuf::from(name));
-            }
-            continue;
-        }
-        let out = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .ok()?;
-        if out.status.success() {
-            return Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()));
-        }
-    }
-    None
-}
-
 /// Runs a program the way its machine needs: natively, under qemu or under wine.
 struct Runner {
     qemu: PathBuf,

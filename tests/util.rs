@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -593,4 +593,24 @@ fn row(defaults: &[(&str, &str)], overrides: &[(&str, &str)]) -> String {
         })
         .collect();
     cells.join(",") + "\n"
+}
+
+/// The first of `names` that exists as a file or on PATH.
+pub fn find_program(names: &[&str]) -> Option<PathBuf> {
+    for name in names {
+        if name.starts_with('/') {
+            if Path::new(name).is_file() {
+                return Some(PathBuf::from(name));
+            }
+            continue;
+        }
+        let out = Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .ok()?;
+        if out.status.success() {
+            return Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()));
+        }
+    }
+    None
 }

@@ -4,36 +4,31 @@
 /// Reused from record to record, so decoding allocates only while a record
 /// is larger than any before it.
 #[derive(Debug, Clone, Default)]
-pub struct Fields {
+pub(crate) struct Fields {
     data: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl Fields {
     /// Number of fields.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
-    /// True when the record has no field.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
     /// The field at `i`.
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
+    pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
         let end = *self.ends.get(i)?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         Some(&self.data[start..end])
     }
 
     /// The fields in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
     /// The longest field's length.
-    pub fn widest(&self) -> usize {
+    pub(crate) fn widest(&self) -> usize {
         let mut start = 0;
         let mut widest = 0;
         for &end in &self.ends {
@@ -55,7 +50,7 @@ impl Fields {
 /// an ordinary byte, and a quote left open runs to the end of the text. It
 /// never fails. Fields are found by SIMD searches for the next special
 /// byte rather than a byte-at-a-time state machine.
-pub fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> bool {
+pub(crate) fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> bool {
     let mut at = *pos;
     while at < text.len() && matches!(text[at], b'\r' | b'\n') {
         at += 1;

@@ -20,7 +20,7 @@ struct Source {
 
 /// Maps the engine's field names to the columns of one body's header.
 #[derive(Debug, Clone, Default)]
-pub struct Columns {
+pub(crate) struct Columns {
     sources: Vec<Source>,
     width: usize,
 }
@@ -29,7 +29,7 @@ impl Columns {
     /// Resolves the schema's fields against a header record. Columns are
     /// matched by name, each field's names tried in the schema's order; the
     /// first of duplicated names wins.
-    pub fn new(header: &Fields, schema: &Schema) -> Columns {
+    pub(crate) fn new(header: &Fields, schema: &Schema) -> Columns {
         let mut index: HashMap<&[u8], usize> = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             index.entry(name).or_insert(i);
@@ -51,7 +51,7 @@ impl Columns {
     }
 
     /// Number of columns in the header.
-    pub fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         self.width
     }
 }
@@ -60,9 +60,9 @@ impl Columns {
 #[derive(Debug)]
 pub struct CsvRow<'a> {
     /// The header mapping.
-    pub columns: &'a Columns,
+    pub(crate) columns: &'a Columns,
     /// The record.
-    pub record: &'a Fields,
+    pub(crate) record: &'a Fields,
 }
 
 impl Row for CsvRow<'_> {
@@ -301,7 +301,7 @@ pub struct BodyReader {
 impl BodyReader {
     /// A reader for an engine's [`Schema`]: its needle, and its partial
     /// marker as the bypass column.
-    pub fn for_schema(schema: &Schema) -> BodyReader {
+    pub(crate) fn for_schema(schema: &Schema) -> BodyReader {
         BodyReader::new(schema.needle(), schema.partial_marker())
     }
 
@@ -349,7 +349,7 @@ impl BodyReader {
     }
 
     /// Starts a new body, forgetting anything fed before.
-    pub fn begin(&mut self) {
+    pub(crate) fn begin(&mut self) {
         self.end = 0;
         self.carry = Carry::default();
         self.scratch.clear();
@@ -360,7 +360,7 @@ impl BodyReader {
 
     /// Feeds the next piece of the body. Pieces may split a record, a line
     /// end or the needle anywhere.
-    pub fn feed(&mut self, mut piece: &[u8]) {
+    pub(crate) fn feed(&mut self, mut piece: &[u8]) {
         while !piece.is_empty() {
             let room = self.room();
             let n = room.len().min(piece.len());
@@ -376,7 +376,7 @@ impl BodyReader {
     /// # Errors
     ///
     /// A read error other than `Interrupted`; what was read before it stays fed.
-    pub fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
         loop {
             match src.read(self.room()) {
                 Ok(0) => return Ok(()),
@@ -476,7 +476,7 @@ impl BodyReader {
     /// # Errors
     ///
     /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
-    pub fn finish<E: From<Error>>(
+    pub(crate) fn finish<E: From<Error>>(
         &mut self,
         schema: &Schema,
         mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,

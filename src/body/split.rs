@@ -6,26 +6,28 @@
 /// unterminated quote runs to the end of the text.
 ///
 /// It never allocates: a record is a range of the borrowed text.
+#[cfg(test)] // the body reader splits with record_end; the tests check the splitter through this
 #[derive(Debug, Clone)]
-pub struct Records<'a> {
+pub(crate) struct Records<'a> {
     text: &'a [u8],
     pos: usize,
 }
 
+#[cfg(test)]
 impl<'a> Records<'a> {
     /// Splits `text`.
-    pub fn new(text: &'a [u8]) -> Records<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Records<'a> {
         Records { text, pos: 0 }
     }
 
     /// The text not yet returned.
-    pub fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         &self.text[self.pos..]
     }
 
     /// The byte range of the next record, blank lines skipped. The range
     /// includes the record's `\n` (or `\r\n`) when it has one.
-    pub fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
+    pub(crate) fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
         let text = self.text;
         loop {
             let start = self.pos;
@@ -51,7 +53,7 @@ impl<'a> Records<'a> {
 /// One SIMD newline search per line, then a byte-lane quote count over that
 /// line; most records are one line with an even count.
 #[inline]
-pub fn record_end(text: &[u8], start: usize, odd: &mut bool) -> Option<usize> {
+pub(crate) fn record_end(text: &[u8], start: usize, odd: &mut bool) -> Option<usize> {
     let mut scan = start;
     loop {
         match memchr::memchr(b'\n', &text[scan..]) {
@@ -73,14 +75,14 @@ pub fn record_end(text: &[u8], start: usize, odd: &mut bool) -> Option<usize> {
 
 /// What [`count_records`] found in a stretch of text that starts a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// Complete records, blank lines not counted.
-    pub records: u64,
+    pub(crate) records: u64,
     /// Where the unfinished last record starts (the text's length when the
     /// text ends with a complete record).
-    pub last_start: usize,
+    pub(crate) last_start: usize,
     /// Whether the quotes in the unfinished last record are odd in number.
-    pub odd: bool,
+    pub(crate) odd: bool,
 }
 
 /// Counts the records of `text`, which starts a record: one newline search
@@ -88,14 +90,14 @@ pub struct Scan {
 /// newlines; a newline at even parity ends a record. No per-record search
 /// set-up: this is how the rows between needle hits are counted.
 #[cfg(test)]
-pub fn count_records(text: &[u8]) -> Scan {
+pub(crate) fn count_records(text: &[u8]) -> Scan {
     count_from(text, 0, 0, false)
 }
 
 /// [`count_records`] over `text[start..]`, whose first record starts at
 /// `start` and was already scanned up to `scanned` with quote parity `odd`;
 /// `last_start` is then an index into `text`.
-pub fn count_from(text: &[u8], start: usize, scanned: usize, odd: bool) -> Scan {
+pub(crate) fn count_from(text: &[u8], start: usize, scanned: usize, odd: bool) -> Scan {
     let mut records = 0u64;
     let mut start = start;
     let mut line = scanned;
@@ -120,6 +122,7 @@ pub fn count_from(text: &[u8], start: usize, scanned: usize, odd: bool) -> Scan 
     }
 }
 
+#[cfg(test)]
 impl<'a> Iterator for Records<'a> {
     type Item = &'a [u8];
 
@@ -133,7 +136,7 @@ impl<'a> Iterator for Records<'a> {
 /// the whole slice (the parity survives the wrap), which the compiler turns
 /// into vector compares with a single reduction at the end.
 #[inline]
-pub fn quotes_odd(s: &[u8]) -> bool {
+pub(crate) fn quotes_odd(s: &[u8]) -> bool {
     let mut n = 0u8;
     for &b in s {
         n = n.wrapping_add(u8::from(b == b'"'));
@@ -148,7 +151,7 @@ pub fn quotes_odd(s: &[u8]) -> bool {
 /// The record search needs only the parity ([`quotes_odd`]); this exact count
 /// is kept as its test reference.
 #[cfg(test)]
-pub fn count_quotes(s: &[u8]) -> usize {
+pub(crate) fn count_quotes(s: &[u8]) -> usize {
     let mut blocks = s.chunks_exact(32);
     let mut total = 0usize;
     for block in &mut blocks {

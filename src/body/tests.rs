@@ -250,12 +250,12 @@ fn header_only_and_empty_bodies_hold_no_rows() {
 }
 
 /// Rows and counts from feeding `body` in pieces cut at `cuts` (any order,
-/// out of range ignored), or an error message.
+/// out of range ignored), or the body's error.
 fn read_pieces(
     body: &[u8],
     cuts: &[usize],
     bypass: Option<&str>,
-) -> Result<(BodyCounts, Vec<Vec<String>>), String> {
+) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
     let mut reader = BodyReader::new("regsvcs.exe", bypass);
     let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c <= body.len()).collect();
     cuts.push(0);
@@ -266,19 +266,17 @@ fn read_pieces(
         reader.feed(&body[w[0]..w[1]]);
     }
     let mut rows = Vec::new();
-    let counts = reader
-        .finish::<Error>(&Schema::from_fields(&["a", "b"], &[]), |row| {
-            let cell = |i| {
-                row.get(i)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            };
-            rows.push(vec![cell(0), cell(1)]);
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
+    let counts = reader.finish::<Error>(&Schema::from_fields(&["a", "b"], &[]), |row| {
+        let cell = |i| {
+            row.get(i)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        rows.push(vec![cell(0), cell(1)]);
+        Ok(())
+    })?;
     Ok((counts, rows))
 }
 

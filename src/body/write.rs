@@ -9,7 +9,7 @@ use crate::detect::{csv_cell, csv_cell_len, Results, Table};
 /// or starts or ends with whitespace (splunkd strips unquoted padding, SDK
 /// issue #336); `"` doubled inside quotes. The engine's group keys are
 /// written the same way, so its results copy out as they are.
-pub fn write_cell(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn write_cell(out: &mut Vec<u8>, value: &[u8]) {
     csv_cell(out, value);
 }
 
@@ -64,7 +64,8 @@ pub fn write_results(out: &mut dyn Write, results: &Results) -> io::Result<()> {
 
 /// Writes a table as a CSV body with `\n` row ends. A table with no rows
 /// is an empty body.
-pub fn write_table(table: &Table) -> Vec<u8> {
+#[cfg(test)] // only the body tests write a bare table
+pub(crate) fn write_table(table: &Table) -> Vec<u8> {
     if table.rows.is_empty() {
         return Vec::new();
     }
@@ -72,7 +73,7 @@ pub fn write_table(table: &Table) -> Vec<u8> {
 }
 
 /// Writes a table as CSV with `\n` row ends, the header even when there are no rows.
-pub fn write_csv(table: &Table) -> Vec<u8> {
+pub(crate) fn write_csv(table: &Table) -> Vec<u8> {
     let mut out = Vec::new();
     let header = table.columns.iter().map(|c| c.as_bytes());
     let rows = table.rows.iter().map(|r| r.iter().map(Vec::as_slice));
@@ -89,12 +90,12 @@ pub fn write_csv(table: &Table) -> Vec<u8> {
 }
 
 /// One row as (column name, values) pairs; several values make a multivalue cell.
-pub type NamedValues = Vec<(String, Vec<Vec<u8>>)>;
+pub(crate) type NamedValues = Vec<(String, Vec<Vec<u8>>)>;
 
 /// Writes rows whose cells may hold several values: the header is the union
 /// of all columns in first-seen order, and a `__mv_<name>` column follows
 /// each column that holds a multivalue cell in any row.
-pub fn write_records(rows: &[NamedValues]) -> Vec<u8> {
+pub(crate) fn write_records(rows: &[NamedValues]) -> Vec<u8> {
     let mut columns: Vec<&str> = Vec::new();
     let mut multi: Vec<bool> = Vec::new();
     for row in rows {

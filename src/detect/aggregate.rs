@@ -7,13 +7,13 @@ use std::cmp::Ordering;
 /// equals accumulating the union of their inputs, which is what lets the map
 /// phase run on many indexers.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Acc {
+pub(crate) struct Acc {
     /// Sum of memberships (or of pre-aggregated counts).
-    pub count: f64,
+    pub(crate) count: f64,
     /// Earliest time seen; `+inf` when none.
-    pub first: f64,
+    pub(crate) first: f64,
     /// Latest time seen; `-inf` when none.
-    pub last: f64,
+    pub(crate) last: f64,
 }
 
 impl Default for Acc {
@@ -28,26 +28,26 @@ impl Default for Acc {
 
 impl Acc {
     /// Folds another accumulator into this one.
-    pub fn merge(&mut self, other: &Acc) {
+    pub(crate) fn merge(&mut self, other: &Acc) {
         self.count += other.count;
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
     }
 
     /// The earliest time, if any was seen.
-    pub fn first_time(&self) -> Option<f64> {
+    pub(crate) fn first_time(&self) -> Option<f64> {
         self.first.is_finite().then_some(self.first)
     }
 
     /// The latest time, if any was seen.
-    pub fn last_time(&self) -> Option<f64> {
+    pub(crate) fn last_time(&self) -> Option<f64> {
         self.last.is_finite().then_some(self.last)
     }
 }
 
 /// The group table could not take another group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupLimit {
+pub(crate) enum GroupLimit {
     /// It holds the most groups allowed.
     Count(usize),
     /// Its keys hold the most bytes allowed.
@@ -57,12 +57,16 @@ pub enum GroupLimit {
 /// The most bytes of BY values the group table may hold: 1 GiB. `max_groups`
 /// bounds the number of groups; this bounds their size, so a few huge values
 /// times a multivalue field cannot exhaust memory.
-pub const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
+pub(crate) const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
 
 /// What the table keeps per group besides its key bytes, in bytes: the
 /// [`Group`] record, about two hash slots at the table's load, and the
 /// sort index. README "Limits" quotes it with the key bytes per group.
-pub const GROUP_OVERHEAD_BYTES: usize = std::mem::size_of::<Group>() + 2 * 4 + 4;
+#[allow(
+    dead_code,
+    reason = "no code reads it: it is the documented figure README Limits and Config::max_groups quote"
+)]
+pub(crate) const GROUP_OVERHEAD_BYTES: usize = std::mem::size_of::<Group>() + 2 * 4 + 4;
 
 /// One group: where its key lies in the arena, its hash, which of its
 /// values look numeric (decided once, for the sort), and its accumulator.
@@ -83,7 +87,7 @@ struct Group {
 /// building and dropping a table of a million groups costs a few large
 /// allocations, not millions of small ones.
 #[derive(Debug, Clone)]
-pub struct Groups {
+pub(crate) struct Groups {
     arena: Vec<u8>,
     groups: Vec<Group>,
     /// Group number + 1 per slot, 0 when empty; a power of two long.
@@ -94,7 +98,7 @@ pub struct Groups {
 
 impl Groups {
     /// An empty table holding at most `limit` groups.
-    pub fn new(limit: usize) -> Groups {
+    pub(crate) fn new(limit: usize) -> Groups {
         Groups {
             arena: Vec::new(),
             groups: Vec::new(),
@@ -102,16 +106,6 @@ impl Groups {
             limit: limit.min(u32::MAX as usize - 1),
             hasher: foldhash::fast::RandomState::default(),
         }
-    }
-
-    /// Number of groups.
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// True when there are no groups.
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
     }
 
     fn key(&self, g: &Group) -> &[u8] {
@@ -124,19 +118,21 @@ impl Groups {
     ///
     /// [`GroupLimit`] when the key is new and the table is full; nothing is
     /// dropped silently.
-    pub fn add(&mut self, key: &[u8], acc: &Acc) -> Result<(), GroupLimit> {
+    #[cfg(test)] // the engine always knows the classes and calls add_classified
+    pub(crate) fn add(&mut self, key: &[u8], acc: &Acc) -> Result<(), GroupLimit> {
         self.add_classified(key, acc, || numeric_bits(Parts::new(key)))
     }
 
-    /// As [`Groups::add`], with the number-or-text class of the key's values
+    /// Merges `acc` into the group of the encoded `key` (see [`encode_part`]), with the number-or-text class of the key's values
     /// (bit `i` set when value `i` is a number, for the first 32) given by
     /// `numeric`, called only when the key is new: the caller holds the
     /// decoded values, so the key is not decoded again to classify them.
     ///
     /// # Errors
     ///
-    /// As [`Groups::add`].
-    pub fn add_classified(
+    /// [`GroupLimit`] when the key is new and the table is full; nothing is
+    /// dropped silently.
+    pub(crate) fn add_classified(
         &mut self,
         key: &[u8],
         acc: &Acc,
@@ -206,7 +202,7 @@ impl Groups {
     }
 
     /// Takes every group out, sorted by the BY tuple; the table is left empty.
-    pub fn take_sorted(&mut self) -> Sorted {
+    pub(crate) fn take_sorted(&mut self) -> Sorted {
         let arena = std::mem::take(&mut self.arena);
         let groups = std::mem::take(&mut self.groups);
         self.slots = Vec::new();
@@ -220,7 +216,7 @@ impl Groups {
 }
 
 /// Bit `i` set when value `i` (of the first 32) is a number.
-pub fn numeric_bits<V: AsRef<[u8]>>(values: impl Iterator<Item = V>) -> u32 {
+pub(crate) fn numeric_bits<V: AsRef<[u8]>>(values: impl Iterator<Item = V>) -> u32 {
     values.take(32).enumerate().fold(0u32, |m, (i, v)| {
         m | (u32::from(parse_number(v.as_ref()).is_some()) << i)
     })
@@ -228,7 +224,7 @@ pub fn numeric_bits<V: AsRef<[u8]>>(values: impl Iterator<Item = V>) -> u32 {
 
 /// Groups in output order, taken out of a [`Groups`] table.
 #[derive(Debug, Clone, Default)]
-pub struct Sorted {
+pub(crate) struct Sorted {
     arena: Vec<u8>,
     groups: Vec<Group>,
     order: Vec<u32>,
@@ -236,23 +232,23 @@ pub struct Sorted {
 
 impl Sorted {
     /// Number of groups.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.order.len()
     }
 
     /// True when there are no groups.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
 
     /// The groups in order: each one's BY values and accumulator.
-    pub fn iter(&self) -> impl Iterator<Item = (Parts<'_>, &Acc)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Parts<'_>, &Acc)> + '_ {
         self.keys().map(|(key, acc)| (Parts::new(key), acc))
     }
 
     /// The groups in order: each one's key (its BY values as CSV cells,
     /// each followed by a comma; see [`encode_part`]) and accumulator.
-    pub fn keys(&self) -> impl Iterator<Item = (&[u8], &Acc)> + '_ {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = (&[u8], &Acc)> + '_ {
         self.order.iter().map(|&i| {
             let g = &self.groups[i as usize];
             let key = &self.arena[g.start as usize..(g.start + g.len) as usize];
@@ -261,7 +257,7 @@ impl Sorted {
     }
 
     /// The bytes of all keys.
-    pub fn key_bytes(&self) -> usize {
+    pub(crate) fn key_bytes(&self) -> usize {
         self.arena.len()
     }
 }
@@ -585,13 +581,13 @@ fn compare_numbers(a: &[u8], b: &[u8]) -> Ordering {
 /// key. A cell is quoted when the value holds a comma, quote or line break,
 /// or starts or ends with whitespace (splunkd strips unquoted padding, SDK
 /// issue #336); `"` is doubled inside quotes.
-pub fn encode_part(key: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn encode_part(key: &mut Vec<u8>, value: &[u8]) {
     csv_cell(key, value);
     key.push(b',');
 }
 
 /// Writes `value` as one CSV cell, quoted as [`encode_part`] describes.
-pub fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
     if !needs_quotes(value) {
         out.extend_from_slice(value);
         return;
@@ -608,7 +604,7 @@ pub fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
 }
 
 /// The length [`csv_cell`] writes for `value`.
-pub fn csv_cell_len(value: &[u8]) -> usize {
+pub(crate) fn csv_cell_len(value: &[u8]) -> usize {
     if needs_quotes(value) {
         2 + value.len() + memchr::memchr_iter(b'"', value).count()
     } else {
@@ -647,14 +643,14 @@ fn needs_quotes(value: &[u8]) -> bool {
 /// The values of an encoded key, in order, decoded from their CSV cells
 /// (borrowed unless a value holds a `"`).
 #[derive(Debug, Clone)]
-pub struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Parts<'a> {
     /// The values of `key`, an encoded key (or any run of CSV cells, each
     /// followed by a comma).
-    pub fn new(key: &'a [u8]) -> Parts<'a> {
+    pub(crate) fn new(key: &'a [u8]) -> Parts<'a> {
         Parts { rest: key }
     }
 }
@@ -702,7 +698,8 @@ impl<'a> Iterator for Parts<'a> {
 }
 
 /// Compares BY tuples field by field with [`compare_values`].
-pub fn compare_tuples(a: &[Vec<u8>], b: &[Vec<u8>]) -> Ordering {
+#[cfg(test)] // the oracle the radix sort is tested against
+pub(crate) fn compare_tuples(a: &[Vec<u8>], b: &[Vec<u8>]) -> Ordering {
     a.iter()
         .zip(b)
         .map(|(x, y)| compare_values(x, y))
@@ -713,7 +710,7 @@ pub fn compare_tuples(a: &[Vec<u8>], b: &[Vec<u8>]) -> Ordering {
 /// Splunk's sort order: numeric-looking values compare numerically and come
 /// before other values, which compare bytewise (so uppercase sorts before
 /// lowercase). Equal numbers fall back to bytes, keeping the order total.
-pub fn compare_values(a: &[u8], b: &[u8]) -> Ordering {
+pub(crate) fn compare_values(a: &[u8], b: &[u8]) -> Ordering {
     match (parse_number(a), parse_number(b)) {
         (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
         (Some(_), None) => Ordering::Less,
@@ -724,7 +721,7 @@ pub fn compare_values(a: &[u8], b: &[u8]) -> Ordering {
 
 /// Parses a decimal number (`12`, `-3.5`, `.5`, `1e9`); anything else, including
 /// `inf`, `nan` and surrounding spaces, is not a number.
-pub fn parse_number(v: &[u8]) -> Option<f64> {
+pub(crate) fn parse_number(v: &[u8]) -> Option<f64> {
     let (mut digits, mut i) = (0, 0);
     if matches!(v.first(), Some(b'+' | b'-')) {
         i += 1;

@@ -18,7 +18,7 @@ pub enum Values<'a> {
 
 impl<'a> Values<'a> {
     /// Builds values from a list, dropping empty members.
-    pub fn from_list(list: Vec<Cow<'a, [u8]>>) -> Values<'a> {
+    pub(crate) fn from_list(list: Vec<Cow<'a, [u8]>>) -> Values<'a> {
         let mut list: Vec<_> = list.into_iter().filter(|v| !v.is_empty()).collect();
         match list.len() {
             0 => Values::Null,
@@ -32,7 +32,7 @@ impl<'a> Values<'a> {
     }
 
     /// A single value, null when empty.
-    pub fn one(v: &'a [u8]) -> Values<'a> {
+    pub(crate) fn one(v: &'a [u8]) -> Values<'a> {
         if v.is_empty() {
             Values::Null
         } else {
@@ -41,12 +41,12 @@ impl<'a> Values<'a> {
     }
 
     /// True when there is no value.
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Values::Null)
     }
 
     /// Iterates over the values.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let (one, many) = match self {
             Values::Null => (None, &[][..]),
             Values::One(v) => (Some(*v), &[][..]),
@@ -56,7 +56,7 @@ impl<'a> Values<'a> {
     }
 
     /// Number of values (0 when null).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Values::Null => 0,
             Values::One(_) => 1,
@@ -64,13 +64,8 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// True when there is no value (as [`Values::is_null`]).
-    pub fn is_empty(&self) -> bool {
-        self.is_null()
-    }
-
     /// The value at `i`; empty past the end.
-    pub fn nth(&self, i: usize) -> &[u8] {
+    pub(crate) fn nth(&self, i: usize) -> &[u8] {
         match self {
             Values::Null => &[],
             Values::One(v) => v,
@@ -79,7 +74,7 @@ impl<'a> Values<'a> {
     }
 
     /// True when any value satisfies `f`.
-    pub fn any(&self, f: impl Fn(&[u8]) -> bool) -> bool {
+    pub(crate) fn any(&self, f: impl Fn(&[u8]) -> bool) -> bool {
         self.iter().any(f)
     }
 }
@@ -92,9 +87,9 @@ pub trait Row {
 
 /// A row held as owned name/value lists, for offline input formats and tests.
 #[derive(Debug, Clone, Default)]
-pub struct OwnedRow {
+pub(crate) struct OwnedRow {
     /// One entry per engine field, in engine field order.
-    pub values: Vec<Vec<Vec<u8>>>,
+    pub(crate) values: Vec<Vec<Vec<u8>>>,
 }
 
 impl Row for OwnedRow {

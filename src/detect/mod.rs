@@ -13,17 +13,20 @@ mod render;
 mod schema;
 mod spec;
 
-pub use aggregate::{
-    compare_tuples, compare_values, csv_cell, csv_cell_len, parse_number, Acc, GroupLimit, Groups,
-    Parts, Sorted, GROUP_OVERHEAD_BYTES, MAX_GROUP_KEY_BYTES,
+pub use event::{Row, Values};
+pub use filter::{CidrSet, SYSMON_SOURCETYPE};
+pub use render::{BadFormat, TimeRender};
+pub use spec::{Binary, Mode, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES};
+
+pub(crate) use aggregate::{
+    csv_cell, csv_cell_len, parse_number, Acc, GroupLimit, Groups, Parts, Sorted,
+    MAX_GROUP_KEY_BYTES,
 };
-pub use event::{OwnedRow, Row, Values};
-pub use filter::{CidrSet, DestFilter, SYSMON_SOURCES, SYSMON_SOURCETYPE};
-pub use render::{number, write_number, BadFormat, TimeCache, TimeRender};
-pub use schema::Schema;
-pub use spec::{
-    is_unprefixed, Binary, Mode, AGGREGATES, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES,
-};
+pub(crate) use event::OwnedRow;
+pub(crate) use filter::DestFilter;
+pub(crate) use render::{write_number, TimeCache};
+pub(crate) use schema::Schema;
+pub(crate) use spec::AGGREGATES;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -73,15 +76,15 @@ pub struct Config {
 }
 
 /// Default for [`Config::max_groups`]: one million groups. A group holds
-/// about its output row plus [`GROUP_OVERHEAD_BYTES`]; with Sysmon and
+/// about its output row plus [`GROUP_OVERHEAD_BYTES`](aggregate::GROUP_OVERHEAD_BYTES); with Sysmon and
 /// tstats rows (300 to 650 bytes) a search at this limit peaks at 0.4 to
 /// 0.6 GiB (README "Performance", Memory), which a search head can spare,
 /// while more distinct groups than this is rarely a detection's output.
-pub const DEFAULT_MAX_GROUPS: usize = 1_000_000;
+pub(crate) const DEFAULT_MAX_GROUPS: usize = 1_000_000;
 
 /// Most group memberships one row may produce (the product of its multivalue
 /// BY-field sizes); a row past this is refused, never truncated.
-pub const MAX_MEMBERSHIPS_PER_ROW: usize = 100_000;
+pub(crate) const MAX_MEMBERSHIPS_PER_ROW: usize = 100_000;
 
 impl Config {
     /// The defaults of the SPL command for a mode, rendering in `tz`.
@@ -196,7 +199,7 @@ enum Admit {
 /// What became of one row pushed into the engine, for callers that explain
 /// drops (`run --explain`); the accounting in [`Stats`] counts the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Not selected by the detection (process, EventID, CIDR, sysmon).
     Filtered,
     /// Selected, then dropped: these BY fields were null (network mode).
@@ -234,22 +237,24 @@ pub struct Results {
 
 impl Results {
     /// Column names: the BY fields, then the trailing cells.
-    pub fn columns(&self) -> &[&'static str] {
+    pub(crate) fn columns(&self) -> &[&'static str] {
         &self.columns
     }
 
     /// Number of rows.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.sorted.len()
     }
 
     /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.sorted.is_empty()
     }
 
     /// The rows in order; each yields its cells, one per column.
-    pub fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Cow<'_, [u8]>> + '_> + '_ {
+    pub(crate) fn rows(
+        &self,
+    ) -> impl Iterator<Item = impl Iterator<Item = Cow<'_, [u8]>> + '_> + '_ {
         self.sorted
             .iter()
             .enumerate()
@@ -259,7 +264,7 @@ impl Results {
     /// The rows in order, as the CSV of their BY cells and of their trailing
     /// cells, each cell followed by a comma: a row's CSV line is the two
     /// with the last comma made the newline.
-    pub fn csv_rows(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    pub(crate) fn csv_rows(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.sorted
             .keys()
             .enumerate()
@@ -267,7 +272,7 @@ impl Results {
     }
 
     /// Bytes of all rows' CSV lines, as [`Results::csv_rows`] gives them.
-    pub fn csv_bytes(&self) -> usize {
+    pub(crate) fn csv_bytes(&self) -> usize {
         self.sorted.key_bytes() + self.text.len()
     }
 
@@ -408,12 +413,12 @@ impl Engine {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.cfg
     }
 
     /// The field names the engine reads, in the index order [`Row::get`] uses.
-    pub fn fields(&self) -> &[&'static str] {
+    pub(crate) fn fields(&self) -> &[&'static str] {
         self.schema.fields()
     }
 
@@ -427,9 +432,9 @@ impl Engine {
     /// getinfo `required_fields` list: every field it reads ([`Engine::fields`])
     /// plain, then under the other names the [`Schema`] says it may arrive
     /// as (the mode's data-model prefix, [`Mode::prefixes`], unless the field
-    /// is never prefixed, [`is_unprefixed`]). Never `_raw`: no field list
+    /// is never prefixed, [`is_unprefixed`](spec::is_unprefixed)). Never `_raw`: no field list
     /// holds it.
-    pub fn required_fields(&self) -> Vec<String> {
+    pub(crate) fn required_fields(&self) -> Vec<String> {
         let s = &self.schema;
         let mut out = Vec::with_capacity(s.len() * 2);
         for i in 0..s.len() {
@@ -474,7 +479,7 @@ impl Engine {
     /// # Errors
     ///
     /// A group or membership limit was reached.
-    pub fn push_outcome<R: Row + ?Sized>(&mut self, row: &R) -> Result<Outcome, Error> {
+    pub(crate) fn push_outcome<R: Row + ?Sized>(&mut self, row: &R) -> Result<Outcome, Error> {
         Ok(match self.push_admit(row)? {
             Admit::Kept => Outcome::Kept,
             Admit::Filtered => Outcome::Filtered,
@@ -723,7 +728,7 @@ impl Engine {
     /// Takes the groups accumulated so far as partial rows for the reduce
     /// phase: the BY fields, `count`, `firstTime`/`lastTime` as epoch
     /// seconds, and [`PARTIAL_MARKER`] = 1. The table is left empty.
-    pub fn drain_partials(&mut self) -> Results {
+    pub(crate) fn drain_partials(&mut self) -> Results {
         self.results(true)
     }
 
@@ -778,7 +783,7 @@ impl Engine {
 
     /// A WARN text when some firstTime/lastTime could not be rendered and
     /// were left as epoch numbers.
-    pub fn time_warning(&self) -> Option<String> {
+    pub(crate) fn time_warning(&self) -> Option<String> {
         (self.unrenderable > 0).then(|| {
             format!(
                 "{} firstTime/lastTime values are outside the calendar and were left as epoch seconds (is _time in milliseconds?)",
@@ -789,7 +794,7 @@ impl Engine {
 
     /// A WARN text when kept events had no numeric `_time`: they count, but
     /// a group made only of such events shows firstTime/lastTime empty.
-    pub fn untimed_warning(&self) -> Option<String> {
+    pub(crate) fn untimed_warning(&self) -> Option<String> {
         let n = self.untimed;
         (n > 0).then(|| {
             let noun = if n == 1 { "event has" } else { "events have" };
@@ -799,7 +804,7 @@ impl Engine {
 
     /// A WARN text when matched rows were dropped only because BY fields were
     /// missing, naming the fields and counts.
-    pub fn missing_field_warning(&self) -> Option<String> {
+    pub(crate) fn missing_field_warning(&self) -> Option<String> {
         let s = &self.stats;
         if s.rows_dropped_missing == 0 {
             return None;

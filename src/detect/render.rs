@@ -19,7 +19,7 @@ pub enum TimeRender {
 
 /// Why a time format was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadFormat(pub String);
+pub struct BadFormat(pub(crate) String);
 
 impl TimeRender {
     /// A strftime renderer, checked by rendering a sample time.
@@ -27,7 +27,7 @@ impl TimeRender {
     /// # Errors
     ///
     /// The format uses a directive jiff's strftime does not know.
-    pub fn format(format: &str, tz: TimeZone) -> Result<TimeRender, BadFormat> {
+    pub(crate) fn format(format: &str, tz: TimeZone) -> Result<TimeRender, BadFormat> {
         let render = TimeRender::Format {
             format: format.to_string(),
             tz,
@@ -68,7 +68,7 @@ impl TimeRender {
 /// a format without sub-seconds is cached: its text depends on the whole
 /// second alone.
 #[derive(Debug)]
-pub struct TimeCache<'a> {
+pub(crate) struct TimeCache<'a> {
     render: &'a TimeRender,
     cached: bool,
     slots: Vec<Slot>,
@@ -90,7 +90,7 @@ const SLOTS: usize = 1 << 16;
 
 impl<'a> TimeCache<'a> {
     /// An empty cache for `render`.
-    pub fn new(render: &'a TimeRender) -> TimeCache<'a> {
+    pub(crate) fn new(render: &'a TimeRender) -> TimeCache<'a> {
         let cached = matches!(render, TimeRender::Format { format, .. } if !has_subseconds(format));
         TimeCache {
             render,
@@ -104,7 +104,7 @@ impl<'a> TimeCache<'a> {
     /// # Errors
     ///
     /// As [`TimeRender::time`]; nothing is appended then.
-    pub fn write(&mut self, t: f64, out: &mut Vec<u8>) -> Result<(), BadFormat> {
+    pub(crate) fn write(&mut self, t: f64, out: &mut Vec<u8>) -> Result<(), BadFormat> {
         if let TimeRender::Epoch = self.render {
             write_number(out, t);
             return Ok(());
@@ -163,7 +163,7 @@ fn has_subseconds(format: &str) -> bool {
 
 /// Writes a number the way Splunk shows it: integers without a fraction,
 /// other values in the shortest form that reads back exactly.
-pub fn number(n: f64) -> String {
+pub(crate) fn number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
         format!("{}", n as i64)
     } else {
@@ -172,7 +172,7 @@ pub fn number(n: f64) -> String {
 }
 
 /// Appends [`number`]'s text of `n` to `out` without an intermediate string.
-pub fn write_number(out: &mut Vec<u8>, n: f64) {
+pub(crate) fn write_number(out: &mut Vec<u8>, n: f64) {
     use std::io::Write;
     // Writing into a Vec cannot fail.
     let _ = if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
