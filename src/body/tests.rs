@@ -211,6 +211,18 @@ fn tables_use_lf_row_ends_and_empty_tables_are_empty_bodies() {
 
 // Prefilter tests over quoted newlines, doubled quotes and CRLF, and empty bodies.
 
+/// Columns `a` and `b` of a row, multivalue entries joined by `|`.
+fn cells(row: &CsvRow<'_>) -> Vec<String> {
+    let cell = |i| {
+        row.get(i)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    vec![cell(0), cell(1)]
+}
+
 fn read_all(body: &str) -> (BodyCounts, Vec<Vec<String>>) {
     let mut reader = BodyReader::new("regsvcs.exe", None);
     let mut rows = Vec::new();
@@ -219,14 +231,7 @@ fn read_all(body: &str) -> (BodyCounts, Vec<Vec<String>>) {
             body.as_bytes(),
             &Schema::from_fields(&["a", "b"], &[]),
             |row| {
-                let cell = |i| {
-                    row.get(i)
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .collect::<Vec<_>>()
-                        .join("|")
-                };
-                rows.push(vec![cell(0), cell(1)]);
+                rows.push(cells(row));
                 Ok(())
             },
         )
@@ -267,14 +272,7 @@ fn read_pieces(
     }
     let mut rows = Vec::new();
     let counts = reader.finish::<Error>(&Schema::from_fields(&["a", "b"], &[]), |row| {
-        let cell = |i| {
-            row.get(i)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect::<Vec<_>>()
-                .join("|")
-        };
-        rows.push(vec![cell(0), cell(1)]);
+        rows.push(cells(row));
         Ok(())
     })?;
     Ok((counts, rows))
