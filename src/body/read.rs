@@ -413,7 +413,10 @@ impl BodyReader {
     /// and returns where the unfinished last record starts. Past the header,
     /// the records before each match are only counted, in one pass.
     fn process(&mut self) -> usize {
-        let text = &self.buf[..self.end];
+        // The buffer is moved out (a pointer swap) while its records are
+        // filed, so that filing may borrow the reader.
+        let buf = std::mem::take(&mut self.buf);
+        let text = &buf[..self.end];
         let Carry {
             mut scanned,
             mut odd,
@@ -448,17 +451,7 @@ impl BodyReader {
                 scanned = text.len();
                 break;
             };
-            let rec = &text[pos..end];
-            if rec != b"\n" && rec != b"\r\n" {
-                if self.header.is_none() {
-                    self.decode_all =
-                        header_done(&mut self.header, &mut self.record, &self.bypass, rec);
-                } else if self.decode_all || hit {
-                    keep(&mut self.scratch, rec);
-                } else {
-                    self.skipped += 1;
-                }
-            }
+            self.file(&text[pos..end], hit);
             (pos, scanned, odd, hit, search) = (end, end, false, false, end);
         }
         self.carry = Carry {
@@ -467,7 +460,24 @@ impl BodyReader {
             hit,
             search: search.saturating_sub(pos),
         };
+        self.buf = buf;
         pos
+    }
+
+    /// Files one complete record: the header, a kept record (a needle
+    /// match, or every record under the bypass column) or a counted one.
+    /// Blank lines are no records.
+    fn file(&mut self, rec: &[u8], hit: bool) {
+        if rec == b"\n" || rec == b"\r\n" {
+            return;
+        }
+        if self.header.is_none() {
+            self.decode_all = header_done(&mut self.header, &mut self.record, &self.bypass, rec);
+        } else if self.decode_all || hit {
+            keep(&mut self.scratch, rec);
+        } else {
+            self.skipped += 1;
+        }
     }
 
     /// Ends the body fed since [`BodyReader::begin`]: decodes the header and
@@ -482,18 +492,13 @@ impl BodyReader {
         mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
         // The last record: no final newline, or a quote left open.
-        let tail = &self.buf[..self.end];
-        if !tail.is_empty() && tail != b"\n" && tail != b"\r\n" {
+        let buf = std::mem::take(&mut self.buf);
+        let tail = &buf[..self.end];
+        if !tail.is_empty() {
             let hit = self.carry.hit || self.needle.is_match(tail);
-            if self.header.is_none() {
-                self.decode_all =
-                    header_done(&mut self.header, &mut self.record, &self.bypass, tail);
-            } else if self.decode_all || hit {
-                keep(&mut self.scratch, tail);
-            } else {
-                self.skipped += 1;
-            }
+            self.file(tail, hit);
         }
+        self.buf = buf;
         self.end = 0;
         self.carry = Carry::default();
         let mut counts = BodyCounts::default();
