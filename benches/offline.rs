@@ -22,28 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{binary, env_usize};
+
 const HEADER: usize = 4096;
 const CHUNK: usize = 65536;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let bin = target.join("release").join("regsvcsdetect");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `make build` first (`make bench` does)",
-        bin.display()
-    );
-    bin
-}
 
 /// One Sysmon EventID 1 event in Splunk's one-line rendering.
 fn xml_event(out: &mut impl Write, i: usize) {

@@ -32,9 +32,12 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{binary, env_usize};
 
 /// Rows per execute chunk, like splunkd's default `maxresultrows`.
 const CHUNK_ROWS: usize = 50_000;
@@ -862,19 +865,6 @@ fn read_newlines(file: &Path) -> u64 {
     }
 }
 
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let bin = target.join("release").join("regsvcsdetect");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `make build` first (`make bench` does)",
-        bin.display()
-    );
-    bin
-}
-
 /// The release binary with `file` on stdin; stdout to `out` (or /dev/null).
 fn whole_process(bin: &Path, file: &Path, out: Option<&Path>) {
     let stdout = match out {
@@ -931,13 +921,6 @@ fn peak_rss(bin: &Path, mode: Mode, bodies: &[Vec<u8>], repeat: usize) -> Option
     drop(stdin);
     let _ = child.wait();
     hwm
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn mib(bytes: f64) -> String {

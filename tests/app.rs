@@ -17,7 +17,6 @@ use regsvcsdetect::options::{Options, OPTIONS};
 
 use crate::util::*;
 
-const APP_ID: &str = "SA_regsvcsdetect";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn root() -> PathBuf {
@@ -733,25 +732,9 @@ fn default_meta_shares_the_command_and_keeps_writes_to_admins() {
 // ---------------------------------------------------------------------------------------------
 // The packages: `make package` builds them; these tests are ignored until then.
 
-const NEEDS_PACKAGE: &str = "run `make package` first (or `make check-packages`)";
-
-/// One package extracted once into a temporary folder: (tgz, app folder). `suffix` is "" for
-/// the Linux/Cloud package and "-with-windows" for the one that also serves Windows.
+/// One package extracted once into a temporary folder: (tgz, app folder).
 fn extract(suffix: &str) -> (PathBuf, PathBuf) {
-    let tgz = root().join(format!("dist/{APP_ID}-{VERSION}{suffix}.tgz"));
-    assert!(tgz.exists(), "{} is absent: {NEEDS_PACKAGE}", tgz.display());
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-package{suffix}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar -xzf {}", tgz.display());
-    (tgz, dir.join(APP_ID))
+    extract_package(suffix, &format!("app-package{suffix}"))
 }
 
 /// The Linux/Cloud package, extracted once.

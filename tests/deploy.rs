@@ -29,7 +29,6 @@ use regsvcsdetect::command::COMMAND;
 
 use crate::util::*;
 
-const APP_ID: &str = "SA_regsvcsdetect";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 // ---------------------------------------------------------------------------------------------
@@ -667,33 +666,14 @@ fn machine_detection_reads_elf_and_pe_headers() {
 
 /// The packages `make package` builds, each extracted once: (package file name, app folder).
 fn packages() -> Vec<(String, PathBuf)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let names = [
-        format!("{APP_ID}-{VERSION}.tgz"),
-        format!("{APP_ID}-{VERSION}-with-windows.tgz"),
-    ];
-    let mut out = Vec::new();
-    for name in names {
-        let tgz = root.join("dist").join(&name);
-        assert!(
-            tgz.exists(),
-            "{} is absent: run `make package` first",
-            tgz.display()
-        );
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("deploy-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("tar")
-            .arg("-xzf")
-            .arg(&tgz)
-            .arg("-C")
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tar -xzf {}", tgz.display());
-        out.push((name, dir.join(APP_ID)));
-    }
-    out
+    ["", "-with-windows"]
+        .into_iter()
+        .map(|suffix| {
+            let (tgz, app) = extract_package(suffix, &format!("deploy{suffix}"));
+            let name = tgz.file_name().unwrap().to_string_lossy().into_owned();
+            (name, app)
+        })
+        .collect()
 }
 
 /// Runs a program the way its machine needs: natively, under qemu or under wine.

@@ -614,3 +614,33 @@ pub fn find_program(names: &[&str]) -> Option<PathBuf> {
     }
     None
 }
+
+/// The app's folder name, as `make package` lays it out.
+pub const APP_ID: &str = "SA_regsvcsdetect";
+
+/// Extracts `dist/SA_regsvcsdetect-<version><suffix>.tgz` (built by `make package`) into a fresh
+/// temporary folder named `folder`: (package file, app folder). `suffix` is "" for the
+/// Linux/Cloud package and "-with-windows" for the one that also serves Windows.
+pub fn extract_package(suffix: &str, folder: &str) -> (PathBuf, PathBuf) {
+    let name = format!("{APP_ID}-{}{suffix}.tgz", env!("CARGO_PKG_VERSION"));
+    let tgz = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("dist")
+        .join(name);
+    assert!(
+        tgz.exists(),
+        "{} is absent: run `make package` first (or `make check-packages`)",
+        tgz.display()
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -xzf {}", tgz.display());
+    (tgz, dir.join(APP_ID))
+}
