@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::mv::encode_mv;
-use crate::detect::{csv_cell, csv_cell_len, Results, Table};
+use crate::detect::{csv_cell, csv_cell_len, write_key_csv, Results, Table};
 
 /// Writes one CSV cell: quoted when it holds a comma, quote or line break,
 /// or starts or ends with whitespace (splunkd strips unquoted padding, SDK
@@ -48,8 +48,8 @@ pub fn write_results(out: &mut dyn Write, results: &Results) -> io::Result<()> {
         csv_cell(&mut buf, c.as_bytes());
     }
     buf.push(b'\n');
-    for (key, tails) in results.csv_rows() {
-        buf.extend_from_slice(key);
+    for (key, cells, tails) in results.csv_rows() {
+        write_key_csv(&mut buf, key, cells);
         buf.extend_from_slice(tails);
         if let Some(last) = buf.last_mut() {
             *last = b'\n';

@@ -19,8 +19,8 @@ pub use render::{BadFormat, TimeRender};
 pub use spec::{Binary, Mode, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES};
 
 pub(crate) use aggregate::{
-    csv_cell, csv_cell_len, parse_number, Acc, GroupLimit, Groups, Parts, Sorted,
-    MAX_GROUP_KEY_BYTES,
+    csv_cell, csv_cell_len, parse_number, write_key_csv, Acc, Cells, GroupLimit, Groups, Parts,
+    Sorted, MAX_GROUP_KEY_BYTES,
 };
 pub(crate) use event::OwnedRow;
 pub(crate) use filter::DestFilter;
@@ -34,7 +34,7 @@ use std::fmt;
 
 use regex::bytes::Regex;
 
-use aggregate::{encode_part, numeric_bits};
+use aggregate::encode_value;
 
 /// How rows are read: raw events or pre-aggregated `stats`/`tstats` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,9 +221,10 @@ pub struct Table {
 
 /// The engine's output: groups in order, with their BY values and their
 /// rendered `count`, `firstTime`, `lastTime` (and, for partial rows, the
-/// [`PARTIAL_MARKER`]) cells. Held as the group table's arena plus one text
-/// buffer of the trailing cells, both already CSV, so writing a million rows
-/// allocates nothing per row and its length is known without a pass.
+/// [`PARTIAL_MARKER`]) cells. Held as the group table's arena of encoded
+/// keys plus one text buffer of the trailing cells, already CSV, so writing
+/// a million rows allocates nothing per row, and its length (each group
+/// keeps its CSV length) is known without a pass.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     columns: Vec<&'static str>,
@@ -261,19 +262,20 @@ impl Results {
             .map(move |(n, (parts, _))| parts.chain(Parts::new(self.tails(n))))
     }
 
-    /// The rows in order, as the CSV of their BY cells and of their trailing
-    /// cells, each cell followed by a comma: a row's CSV line is the two
-    /// with the last comma made the newline.
-    pub(crate) fn csv_rows(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    /// The rows in order, as their encoded keys (see [`write_key_csv`]) and
+    /// the CSV of their trailing cells, each cell followed by a comma: a
+    /// row's CSV line is the key's cells then these, the last comma made the
+    /// newline.
+    pub(crate) fn csv_rows(&self) -> impl Iterator<Item = (&[u8], Cells, &[u8])> + '_ {
         self.sorted
-            .keys()
+            .keys_cells()
             .enumerate()
-            .map(move |(n, (key, _))| (key, self.tails(n)))
+            .map(move |(n, (key, cells, _))| (key, cells, self.tails(n)))
     }
 
     /// Bytes of all rows' CSV lines, as [`Results::csv_rows`] gives them.
     pub(crate) fn csv_bytes(&self) -> usize {
-        self.sorted.key_bytes() + self.text.len()
+        self.sorted.csv_bytes() + self.text.len()
     }
 
     /// The trailing cells of row `n`, as CSV.
@@ -686,7 +688,7 @@ impl Engine {
         // Refuse before building keys whose sizes alone would pass the cap.
         let widest: usize = values
             .iter()
-            .map(|v| 4 + v.iter().map(<[u8]>::len).max().unwrap_or(0))
+            .map(|v| 11 + 2 * v.iter().map(<[u8]>::len).max().unwrap_or(0))
             .sum();
         if widest.saturating_mul(total) > MAX_GROUP_KEY_BYTES {
             return Err(Error::GroupsTooLarge {
@@ -697,12 +699,14 @@ impl Engine {
         let index = &mut index[..values.len()];
         for _ in 0..total {
             self.key.clear();
-            for (v, &i) in values.iter().zip(index.iter()) {
-                encode_part(&mut self.key, v.nth(i));
+            let (mut csv, mut cells) = (0, Cells::PLAIN);
+            for (n, (v, &i)) in values.iter().zip(index.iter()).enumerate() {
+                let e = encode_value(&mut self.key, v.nth(i));
+                csv += e.csv_len;
+                cells.set(n, e.plain);
             }
-            let numeric = || numeric_bits(values.iter().zip(index.iter()).map(|(v, &i)| v.nth(i)));
             self.groups
-                .add_classified(&self.key, acc, numeric)
+                .add(&self.key, csv, cells, acc)
                 .map_err(|limit| match limit {
                     GroupLimit::Count(limit) => Error::TooManyGroups { limit },
                     GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
@@ -747,7 +751,7 @@ impl Engine {
         let mut unrenderable = 0u64;
         let mut times = TimeCache::new(&self.cfg.time);
         let mut cell = Vec::new();
-        for (_, acc) in sorted.iter() {
+        for acc in sorted.accs() {
             write_number(&mut text, acc.count);
             text.push(b',');
             for t in [acc.first_time(), acc.last_time()] {
