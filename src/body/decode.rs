@@ -1,41 +1,73 @@
-//! Records to fields: the CSV decoding of the records the prefilter kept, with the csv crate's reading of every input.
+//! Records to fields: the CSV decoding of the records the prefilter kept, in place, with the csv crate's reading of every input.
 
-/// One decoded record: its fields' bytes back to back and where each ends.
-/// Reused from record to record, so decoding allocates only while a record
-/// is larger than any before it.
+/// Where one decoded record's fields are: byte ranges of the text it was
+/// decoded from, except a field holding a `""` escape, whose unescaped bytes
+/// are kept in `data` and whose range has [`UNESCAPED`] set. Reused from
+/// record to record, so decoding allocates only while a record is larger
+/// than any before it; [`Fields::of`] reads it against its text.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fields {
+    spans: Vec<(usize, usize)>,
     data: Vec<u8>,
-    ends: Vec<usize>,
 }
 
+/// Marks a span that lies in [`Fields`]' own buffer, not the text.
+const UNESCAPED: usize = 1 << (usize::BITS - 1);
+
 impl Fields {
+    /// The record, read against `text`, the text it was decoded from.
+    pub(crate) fn of<'a>(&'a self, text: &'a [u8]) -> Record<'a> {
+        Record { text, fields: self }
+    }
+
+    fn clear(&mut self) {
+        self.spans.clear();
+        self.data.clear();
+    }
+
+    /// Ends a field that is `text[start..end]`.
+    fn span(&mut self, start: usize, end: usize) {
+        self.spans.push((start, end));
+    }
+}
+
+/// One decoded record: [`Fields`] and the text its spans point into.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    text: &'a [u8],
+    fields: &'a Fields,
+}
+
+impl<'a> Record<'a> {
     /// Number of fields.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.fields.spans.len()
     }
 
     /// The field at `i`.
-    pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.data[start..end])
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let (start, end) = *self.fields.spans.get(i)?;
+        Some(if start & UNESCAPED == 0 {
+            &self.text[start..end]
+        } else {
+            &self.fields.data[start & !UNESCAPED..end]
+        })
     }
 
     /// The fields in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
     /// The longest field's length.
     pub(crate) fn widest(&self) -> usize {
-        let mut start = 0;
-        let mut widest = 0;
-        for &end in &self.ends {
-            widest = widest.max(end - start);
-            start = end;
-        }
-        widest
+        self.fields
+            .spans
+            .iter()
+            .map(|&(start, end)| end - (start & !UNESCAPED))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -59,39 +91,64 @@ pub(crate) fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> boo
         *pos = at;
         return false;
     }
-    out.data.clear();
-    out.ends.clear();
+    out.clear();
     loop {
+        // Where the field's bytes are: a range of `text`, or of `out.data`
+        // once an escape or bytes after the closing quote were met.
+        let mut start = at;
+        let mut copied: Option<usize> = None;
         if text.get(at) == Some(&b'"') {
             at += 1;
+            start = at;
             loop {
-                let Some(q) = memchr::memchr(b'"', &text[at..]) else {
-                    out.data.extend_from_slice(&text[at..]);
-                    out.ends.push(out.data.len());
+                let Some(q) = memchr::memchr(b'"', &text[at..]).map(|q| at + q) else {
+                    match copied {
+                        None => out.span(start, text.len()),
+                        Some(from) => {
+                            out.data.extend_from_slice(&text[at..]);
+                            out.spans.push((from | UNESCAPED, out.data.len()));
+                        }
+                    }
                     *pos = text.len();
                     return true;
                 };
-                out.data.extend_from_slice(&text[at..at + q]);
-                at += q + 1;
-                if text.get(at) == Some(&b'"') {
-                    out.data.push(b'"');
-                    at += 1;
+                if text.get(q + 1) == Some(&b'"') {
+                    // An escaped quote: the field continues in `data`.
+                    copied.get_or_insert(out.data.len());
+                    out.data.extend_from_slice(&text[at..=q]);
+                    at = q + 2;
                     continue;
                 }
+                // The closing quote: the field is what came before it,
+                // plus any bytes up to the next separator.
+                let end = memchr::memchr3(b',', b'\r', b'\n', &text[q + 1..])
+                    .map_or(text.len(), |e| q + 1 + e);
+                match copied {
+                    None if end == q + 1 => out.span(start, q),
+                    _ => {
+                        let from = *copied.get_or_insert(out.data.len());
+                        out.data.extend_from_slice(&text[at..q]);
+                        out.data.extend_from_slice(&text[q + 1..end]);
+                        out.spans.push((from | UNESCAPED, out.data.len()));
+                    }
+                }
+                at = end;
                 break;
             }
+        } else {
+            let end =
+                memchr::memchr3(b',', b'\r', b'\n', &text[at..]).map_or(text.len(), |e| at + e);
+            out.span(start, end);
+            at = end;
         }
-        let end = memchr::memchr3(b',', b'\r', b'\n', &text[at..]).map_or(text.len(), |e| at + e);
-        out.data.extend_from_slice(&text[at..end]);
-        out.ends.push(out.data.len());
-        match text.get(end) {
-            Some(b',') => at = end + 1,
+        match text.get(at) {
+            Some(b',') => at += 1,
             Some(_) => {
-                *pos = end + 1;
+                *pos = at + 1;
                 return true;
             }
             None => {
-                *pos = end;
+                *pos = at;
                 return true;
             }
         }
@@ -106,7 +163,7 @@ mod tests {
     fn ours(text: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let (mut pos, mut f, mut out) = (0, Fields::default(), Vec::new());
         while next_record(text, &mut pos, &mut f) {
-            out.push(f.iter().map(<[u8]>::to_vec).collect());
+            out.push(f.of(text).iter().map(<[u8]>::to_vec).collect());
         }
         out
     }

@@ -5,23 +5,24 @@ use std::io::{self, Read};
 
 use regex::bytes::Regex;
 
-use super::decode::{next_record, Fields};
+use super::decode::{next_record, Fields, Record};
 use super::mv::decode_mv;
 use super::split::{count_from, record_end};
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
 use crate::detect::{Row, Schema, Values};
 
-/// Where one logical field is read from: candidate (plain, `__mv_`) column
-/// pairs, most preferred first (`Processes.x` / `All_Traffic.x` before `x`).
-#[derive(Debug, Clone, Default)]
-struct Source {
-    candidates: Vec<(Option<usize>, Option<usize>)>,
-}
+/// Where one logical field can be read from: a (plain, `__mv_`) column pair.
+type Candidate = (Option<usize>, Option<usize>);
 
 /// Maps the engine's field names to the columns of one body's header.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Columns {
-    sources: Vec<Source>,
+    /// Per field, its most preferred candidate (`Processes.x` or
+    /// `All_Traffic.x` before `x`); `(None, None)` when the header has
+    /// neither.
+    first: Vec<Candidate>,
+    /// Per field, the candidates tried when the first is null.
+    others: Vec<Vec<Candidate>>,
     width: usize,
 }
 
@@ -29,7 +30,7 @@ impl Columns {
     /// Resolves the schema's fields against a header record. Columns are
     /// matched by name, each field's names tried in the schema's order; the
     /// first of duplicated names wins.
-    pub(crate) fn new(header: &Fields, schema: &Schema) -> Columns {
+    pub(crate) fn new(header: &Record<'_>, schema: &Schema) -> Columns {
         let mut index: HashMap<&[u8], usize> = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             index.entry(name).or_insert(i);
@@ -39,13 +40,15 @@ impl Columns {
             let mv = index.get(format!("__mv_{name}").as_bytes()).copied();
             (plain.is_some() || mv.is_some()).then_some((plain, mv))
         };
-        let sources = (0..schema.len())
-            .map(|i| Source {
-                candidates: schema.names(i).iter().filter_map(|n| pair(n)).collect(),
-            })
-            .collect();
+        let (mut first, mut others) = (Vec::new(), Vec::new());
+        for i in 0..schema.len() {
+            let mut found = schema.names(i).iter().filter_map(|n| pair(n));
+            first.push(found.next().unwrap_or((None, None)));
+            others.push(found.collect());
+        }
         Columns {
-            sources,
+            first,
+            others,
             width: header.len(),
         }
     }
@@ -62,16 +65,21 @@ pub struct CsvRow<'a> {
     /// The header mapping.
     pub(crate) columns: &'a Columns,
     /// The record.
-    pub(crate) record: &'a Fields,
+    pub(crate) record: Record<'a>,
 }
 
 impl Row for CsvRow<'_> {
+    #[inline]
     fn get(&self, field: usize) -> Values<'_> {
-        let Some(source) = self.columns.sources.get(field) else {
+        let Some(&(plain, mv)) = self.columns.first.get(field) else {
             return Values::Null;
         };
-        for &(plain, mv) in &source.candidates {
-            let v = cell(self.record, plain, mv);
+        let v = cell(&self.record, plain, mv);
+        if !v.is_null() {
+            return v;
+        }
+        for &(plain, mv) in &self.columns.others[field] {
+            let v = cell(&self.record, plain, mv);
             if !v.is_null() {
                 return v;
             }
@@ -83,7 +91,7 @@ impl Row for CsvRow<'_> {
 /// The values of one field: a non-empty `__mv_` cell that decodes strictly
 /// replaces the plain cell; otherwise the plain cell is one value (embedded
 /// newlines and all).
-fn cell<'a>(record: &'a Fields, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
+fn cell<'a>(record: &Record<'a>, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
     if let Some(encoded) = mv.and_then(|i| record.get(i)).filter(|m| !m.is_empty()) {
         if let Some(list) = decode_mv(encoded) {
             return Values::from_list(list);
@@ -507,11 +515,12 @@ impl BodyReader {
         };
         let mut header = Fields::default();
         parse_one(&header_text, &mut header).map_err(|kind| Error::new(kind, 0))?;
-        let columns = Columns::new(&header, schema);
+        let columns = Columns::new(&header.of(&header_text), schema);
         counts.skipped = self.skipped;
         let mut pos = 0;
         while next_record(&self.scratch, &mut pos, &mut self.record) {
-            let len = self.record.widest();
+            let record = self.record.of(&self.scratch);
+            let len = record.widest();
             if len > MAX_FIELD_BYTES {
                 let kind = ErrorKind::FieldTooLarge {
                     len,
@@ -519,13 +528,13 @@ impl BodyReader {
                 };
                 return Err(Error::new(kind, counts.decoded + 1).into());
             }
-            if self.record.len() != columns.width() {
+            if record.len() != columns.width() {
                 counts.ragged += 1;
             }
             counts.decoded += 1;
             row(&CsvRow {
                 columns: &columns,
-                record: &self.record,
+                record,
             })?;
         }
         Ok(counts)
@@ -541,9 +550,9 @@ fn header_done(
     rec: &[u8],
 ) -> bool {
     *header = Some(rec.to_vec());
-    bypass
-        .as_ref()
-        .is_some_and(|b| parse_one(rec, record).is_ok() && record.iter().any(|c| c == b.as_bytes()))
+    bypass.as_ref().is_some_and(|b| {
+        parse_one(rec, record).is_ok() && record.of(rec).iter().any(|c| c == b.as_bytes())
+    })
 }
 
 /// Copies a kept record into the scratch buffer, newline-terminated.
