@@ -161,6 +161,7 @@ impl Groups {
     ///
     /// [`GroupLimit`] when the key is new and the table is full; nothing is
     /// dropped silently.
+    #[cfg(test)] // the engine encodes straight into the arena, with add_with
     pub(crate) fn add(
         &mut self,
         key: &[u8],
@@ -168,48 +169,88 @@ impl Groups {
         cells: Cells,
         acc: &Acc,
     ) -> Result<(), GroupLimit> {
+        self.add_with(
+            |arena| {
+                arena.extend_from_slice(key);
+                (csv_len, cells)
+            },
+            acc,
+        )
+    }
+
+    /// Merges `acc` into the group of the key `encode` appends to the
+    /// vector it is given (with [`encode_value`]; it returns the key's CSV
+    /// length and [`Cells`]). The key is encoded where a new group's key
+    /// is kept, at the arena's end, so a new group costs no copy, and an
+    /// existing one is found by one probe of the slots and the bytes are
+    /// given back.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupLimit`] when the key is new and the table is full; nothing is
+    /// dropped silently.
+    pub(crate) fn add_with(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> (usize, Cells),
+        acc: &Acc,
+    ) -> Result<(), GroupLimit> {
         use std::hash::BuildHasher;
+        let start = self.arena.len();
+        let (csv_len, cells) = encode(&mut self.arena);
+        let key = &self.arena[start..];
         let hash = self.hasher.hash_one(key);
         let tag = hash << 32;
+        let mut empty = None;
         if !self.slots.is_empty() {
             let mask = self.slots.len() - 1;
             let mut at = (hash >> 32) as usize & mask;
             loop {
                 let slot = self.slots[at];
                 if slot == 0 {
+                    empty = Some(at);
                     break;
                 }
                 if slot & !0xffff_ffff == tag {
                     let n = (slot & 0xffff_ffff) as usize - 1;
                     if self.key(&self.groups[n]) == key {
                         self.groups[n].acc.merge(acc);
+                        self.arena.truncate(start);
                         return Ok(());
                     }
                 }
                 at = (at + 1) & mask;
             }
         }
+        let len = self.arena.len() - start;
         if self.groups.len() >= self.limit {
+            self.arena.truncate(start);
             return Err(GroupLimit::Count(self.limit));
         }
-        if self.arena.len() + key.len() > MAX_GROUP_KEY_BYTES {
+        if self.arena.len() > MAX_GROUP_KEY_BYTES {
+            self.arena.truncate(start);
             return Err(GroupLimit::Bytes(MAX_GROUP_KEY_BYTES));
         }
-        if (self.groups.len() + 1) * 2 > self.slots.len() {
-            self.grow();
-        }
-        let group = Group {
-            start: self.arena.len() as u32,
-            len: key.len() as u32,
+        self.groups.push(Group {
+            start: start as u32,
+            len: len as u32,
             hash,
             csv_len: csv_len.min(u32::MAX as usize) as u32,
             cells,
             acc: *acc,
-        };
-        self.arena.extend_from_slice(key);
-        self.groups.push(group);
+        });
         let n = self.groups.len() as u32;
-        self.place(hash, n);
+        match empty {
+            Some(at) if self.groups.len() * 2 <= self.slots.len() => {
+                self.slots[at] = tag | u64::from(n);
+            }
+            _ => {
+                if self.groups.len() * 2 > self.slots.len() {
+                    self.grow();
+                } else {
+                    self.place(hash, n);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -223,7 +264,7 @@ impl Groups {
     }
 
     /// Doubles the slot table (at least 1024 slots) and re-places every
-    /// group from its stored hash.
+    /// group from its stored hash (the newest one included).
     fn grow(&mut self) {
         let len = (self.slots.len() * 2).max(1024);
         self.slots = vec![0; len];

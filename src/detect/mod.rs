@@ -337,7 +337,6 @@ pub struct Engine {
     regex: Regex,
     groups: Groups,
     stats: Stats,
-    key: Vec<u8>,
     unrenderable: u64,
     untimed: u64,
 }
@@ -408,7 +407,6 @@ impl Engine {
             extras,
             regex,
             stats: Stats::default(),
-            key: Vec::new(),
             unrenderable: 0,
             untimed: 0,
         }
@@ -698,15 +696,17 @@ impl Engine {
         let mut index = [0usize; MAX_BY];
         let index = &mut index[..values.len()];
         for _ in 0..total {
-            self.key.clear();
-            let (mut csv, mut cells) = (0, Cells::PLAIN);
-            for (n, (v, &i)) in values.iter().zip(index.iter()).enumerate() {
-                let e = encode_value(&mut self.key, v.nth(i));
-                csv += e.csv_len;
-                cells.set(n, e.plain);
-            }
+            let encode = |key: &mut Vec<u8>| {
+                let (mut csv, mut cells) = (0, Cells::PLAIN);
+                for (n, (v, &i)) in values.iter().zip(index.iter()).enumerate() {
+                    let e = encode_value(key, v.nth(i));
+                    csv += e.csv_len;
+                    cells.set(n, e.plain);
+                }
+                (csv, cells)
+            };
             self.groups
-                .add(&self.key, csv, cells, acc)
+                .add_with(encode, acc)
                 .map_err(|limit| match limit {
                     GroupLimit::Count(limit) => Error::TooManyGroups { limit },
                     GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
