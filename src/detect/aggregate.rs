@@ -274,16 +274,17 @@ impl Groups {
     }
 
     /// Takes every group out, sorted by the BY tuple; the table is left empty.
+    ///
+    /// The group records are moved into that order (a gather whose reads
+    /// are independent, so their cache misses overlap), so everything after
+    /// reads them front to back; only the keys stay where they were added.
     pub(crate) fn take_sorted(&mut self) -> Sorted {
         let arena = std::mem::take(&mut self.arena);
         let groups = std::mem::take(&mut self.groups);
         self.slots = Vec::new();
         let order = sort_groups(&arena, &groups);
-        Sorted {
-            arena,
-            groups,
-            order,
-        }
+        let groups = order.iter().map(|&i| groups[i as usize]).collect();
+        Sorted { arena, groups }
     }
 }
 
@@ -294,19 +295,19 @@ const AHEAD: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sorted {
     arena: Vec<u8>,
+    /// The group records, in output order.
     groups: Vec<Group>,
-    order: Vec<u32>,
 }
 
 impl Sorted {
     /// Number of groups.
     pub(crate) fn len(&self) -> usize {
-        self.order.len()
+        self.groups.len()
     }
 
     /// True when there are no groups.
     pub(crate) fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.groups.is_empty()
     }
 
     /// The groups in order: each one's BY values and accumulator.
@@ -316,7 +317,7 @@ impl Sorted {
 
     /// The groups' accumulators, in order.
     pub(crate) fn accs(&self) -> impl Iterator<Item = &Acc> + '_ {
-        self.order.iter().map(|&i| &self.groups[i as usize].acc)
+        self.groups.iter().map(|g| &g.acc)
     }
 
     /// The groups in order: each one's encoded key and accumulator.
@@ -328,24 +329,18 @@ impl Sorted {
     /// (for [`write_key_csv`]).
     ///
     /// Sorted order visits the arena at random, one cache miss or more per
-    /// group. So the iterator reads ahead: while it yields one group, it
-    /// touches the key of the group [`AHEAD`] places on (every cache line
-    /// of it) and the record of the one twice as far, plain loads that do
-    /// not depend on each other, so their misses overlap instead of being
-    /// waited for one by one.
+    /// key. So the iterator reads ahead: while it yields one group, it
+    /// touches the key of the group [`AHEAD`] places on (every cache line of
+    /// it), plain loads that do not depend on each other, so their misses
+    /// overlap instead of being waited for one by one.
     pub(crate) fn keys_cells(&self) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
         let key = |g: &Group| &self.arena[g.start as usize..(g.start + g.len) as usize];
         let mut touched = 0u8;
-        self.order.iter().enumerate().map(move |(n, &i)| {
-            if let Some(&far) = self.order.get(n + 2 * AHEAD) {
-                touched ^= self.groups[far as usize].len as u8;
-            }
-            if let Some(&near) = self.order.get(n + AHEAD) {
-                let k = key(&self.groups[near as usize]);
-                touched ^= k.iter().step_by(64).fold(0, |t, &b| t ^ b);
+        self.groups.iter().enumerate().map(move |(n, g)| {
+            if let Some(ahead) = self.groups.get(n + AHEAD) {
+                touched ^= key(ahead).iter().step_by(64).fold(0, |t, &b| t ^ b);
             }
             std::hint::black_box(touched);
-            let g = &self.groups[i as usize];
             (key(g), g.cells, &g.acc)
         })
     }
