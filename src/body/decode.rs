@@ -121,8 +121,7 @@ pub(crate) fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> boo
                 }
                 // The closing quote: the field is what came before it,
                 // plus any bytes up to the next separator.
-                let end = memchr::memchr3(b',', b'\r', b'\n', &text[q + 1..])
-                    .map_or(text.len(), |e| q + 1 + e);
+                let end = separator(text, q + 1);
                 match copied {
                     None if end == q + 1 => out.span(start, q),
                     _ => {
@@ -136,8 +135,7 @@ pub(crate) fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> boo
                 break;
             }
         } else {
-            let end =
-                memchr::memchr3(b',', b'\r', b'\n', &text[at..]).map_or(text.len(), |e| at + e);
+            let end = separator(text, at);
             out.span(start, end);
             at = end;
         }
@@ -153,6 +151,24 @@ pub(crate) fn next_record(text: &[u8], pos: &mut usize, out: &mut Fields) -> boo
             }
         }
     }
+}
+
+/// The first `,`, `\r` or `\n` at or after `from` (the text's length when
+/// there is none). Most fields are short, and a quoted one is followed by
+/// its separator at once, so the first bytes are looked at one by one
+/// before a vectorised search takes over.
+#[inline]
+fn separator(text: &[u8], from: usize) -> usize {
+    const SHORT: usize = 16;
+    let head = &text[from..text.len().min(from + SHORT)];
+    if let Some(i) = head.iter().position(|&b| matches!(b, b',' | b'\r' | b'\n')) {
+        return from + i;
+    }
+    if head.len() < SHORT {
+        return text.len();
+    }
+    let rest = from + SHORT;
+    memchr::memchr3(b',', b'\r', b'\n', &text[rest..]).map_or(text.len(), |e| rest + e)
 }
 
 #[cfg(test)]

@@ -65,8 +65,10 @@ impl DestFilter {
         DestFilter { set, nets }
     }
 
-    fn contains(&self, net: &IpNet, value: &[u8]) -> bool {
-        ip(value).is_some_and(|addr| net.contains(&addr))
+    /// Whether `net` holds the address `value` parsed to (never, for a value
+    /// that is not an address).
+    fn contains(net: &IpNet, addr: Option<IpAddr>) -> bool {
+        addr.is_some_and(|addr| net.contains(&addr))
     }
 
     /// True when the destination values pass the exclusion.
@@ -84,14 +86,22 @@ impl DestFilter {
     /// `NOT field IN (...)` is true, and then joins no group for the missing
     /// BY field.
     pub(crate) fn passes(&self, dest_ip: &Values<'_>) -> bool {
-        match self.set {
-            CidrSet::Rfc1918 => self
-                .nets
-                .iter()
-                .all(|net| dest_ip.any(|v| !self.contains(net, v))),
-            CidrSet::Extended => {
-                !dest_ip.any(|v| self.nets.iter().any(|net| self.contains(net, v)))
+        // Each value is parsed once, whatever the number of ranges.
+        match (self.set, dest_ip) {
+            (CidrSet::Rfc1918, Values::One(v)) => {
+                let addr = ip(v);
+                self.nets.iter().all(|net| !Self::contains(net, addr))
             }
+            (CidrSet::Rfc1918, _) => {
+                let addrs: Vec<Option<IpAddr>> = dest_ip.iter().map(ip).collect();
+                self.nets
+                    .iter()
+                    .all(|net| addrs.iter().any(|&a| !Self::contains(net, a)))
+            }
+            (CidrSet::Extended, _) => !dest_ip.any(|v| {
+                let addr = ip(v);
+                self.nets.iter().any(|net| Self::contains(net, addr))
+            }),
         }
     }
 }
