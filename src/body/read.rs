@@ -277,17 +277,23 @@ struct Carry {
     search: usize,
 }
 
+/// What a reader hands each decoded row to; it returns false to take no
+/// more rows of this body (its own error, say), which are then skipped
+/// without being decoded or counted.
+pub type RowSink<'a> = dyn FnMut(&CsvRow<'_>) -> bool + 'a;
+
 /// Reads one body: the header, then rows that may match, skipping the rest.
 ///
 /// The body's bytes land in one buffer, read straight into it
 /// ([`BodyReader::read_from`]) or copied in ([`BodyReader::feed`]). Each
 /// time more arrive, the complete records in the buffer are processed
 /// where they lie and the unfinished tail is rolled to the front, the way
-/// ripgrep's line buffer works; every byte is split and searched while it
-/// is still in cache, and only the records that hold the needle are kept.
-/// Feeding is pure: it never fails and has no effect outside the reader;
-/// every error surfaces in [`BodyReader::finish`], exactly as a whole-body
-/// read reports it.
+/// ripgrep's line buffer works: every byte is split and searched while it
+/// is still in cache, and a record that holds the needle is decoded there
+/// and handed to the [`RowSink`] at once, so nothing is copied and memory
+/// does not grow with the body. Feeding never fails: a malformed record
+/// stops the decoding, and the error surfaces in [`BodyReader::finish`],
+/// exactly as a whole-body read reports it.
 #[derive(Debug)]
 pub struct BodyReader {
     needle: Needle,
@@ -296,21 +302,27 @@ pub struct BodyReader {
     /// `buf[..end]` holds bytes not yet processed; it starts a record.
     end: usize,
     carry: Carry,
-    /// Kept records, newline-terminated, decoded in `finish`.
-    scratch: Vec<u8>,
     record: Fields,
-    /// The header record's bytes, once a complete record has been seen.
-    header: Option<Vec<u8>>,
+    /// The fields and column names of the body being read.
+    schema: Schema,
+    /// The header's mapping, once a complete record has been seen.
+    columns: Option<Columns>,
     /// Every record after the header is kept (the header has the bypass column).
     decode_all: bool,
-    skipped: u64,
+    counts: BodyCounts,
+    /// Why this body's rows stopped being decoded: a body error, or
+    /// (`None` with `stopped`) the sink's refusal.
+    failed: Option<Error>,
+    stopped: bool,
 }
 
 impl BodyReader {
     /// A reader for an engine's [`Schema`]: its needle, and its partial
     /// marker as the bypass column.
     pub(crate) fn for_schema(schema: &Schema) -> BodyReader {
-        BodyReader::new(schema.needle(), schema.partial_marker())
+        let mut reader = BodyReader::new(schema.needle(), schema.partial_marker());
+        reader.begin(schema);
+        reader
     }
 
     /// A reader whose prefilter looks for `needle`, ignoring ASCII case.
@@ -330,11 +342,13 @@ impl BodyReader {
             buf: Vec::new(),
             end: 0,
             carry: Carry::default(),
-            scratch: Vec::new(),
             record: Fields::default(),
-            header: None,
+            schema: Schema::from_fields(&[], &[]),
+            columns: None,
             decode_all: false,
-            skipped: 0,
+            counts: BodyCounts::default(),
+            failed: None,
+            stopped: false,
         }
     }
 
@@ -344,36 +358,58 @@ impl BodyReader {
     ///
     /// # Errors
     ///
-    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or the first
+    /// error `row` returns (no row is handed on after it).
     pub fn read<E: From<Error>>(
         &mut self,
         body: &[u8],
         schema: &Schema,
-        row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
+        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
-        self.begin();
-        self.feed(body);
-        self.finish(schema, row)
+        let mut refused = None;
+        let mut sink = |r: &CsvRow<'_>| match row(r) {
+            Ok(()) => true,
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        };
+        self.begin(schema);
+        self.feed(body, &mut sink);
+        let counts = self.finish(&mut sink);
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(counts?),
+        }
     }
 
-    /// Starts a new body, forgetting anything fed before.
-    pub(crate) fn begin(&mut self) {
+    /// Starts a new body read by `schema`, forgetting anything fed before.
+    pub(crate) fn begin(&mut self, schema: &Schema) {
+        if self.schema != *schema {
+            self.schema = schema.clone();
+        }
+        self.reset();
+    }
+
+    /// Forgets the body read so far, keeping the schema.
+    fn reset(&mut self) {
         self.end = 0;
         self.carry = Carry::default();
-        self.scratch.clear();
-        self.header = None;
+        self.columns = None;
         self.decode_all = false;
-        self.skipped = 0;
+        self.counts = BodyCounts::default();
+        self.failed = None;
+        self.stopped = false;
     }
 
-    /// Feeds the next piece of the body. Pieces may split a record, a line
-    /// end or the needle anywhere.
-    pub(crate) fn feed(&mut self, mut piece: &[u8]) {
+    /// Feeds the next piece of the body; pieces may split a record, a line
+    /// end or the needle anywhere. Rows completed by it go to `row`.
+    pub(crate) fn feed(&mut self, mut piece: &[u8], row: &mut RowSink<'_>) {
         while !piece.is_empty() {
             let room = self.room();
             let n = room.len().min(piece.len());
             room[..n].copy_from_slice(&piece[..n]);
-            self.filled(n);
+            self.filled(n, row);
             piece = &piece[n..];
         }
     }
@@ -384,11 +420,15 @@ impl BodyReader {
     /// # Errors
     ///
     /// A read error other than `Interrupted`; what was read before it stays fed.
-    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+    pub(crate) fn read_from(
+        &mut self,
+        src: &mut dyn Read,
+        row: &mut RowSink<'_>,
+    ) -> io::Result<()> {
         loop {
             match src.read(self.room()) {
                 Ok(0) => return Ok(()),
-                Ok(n) => self.filled(n),
+                Ok(n) => self.filled(n, row),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -406,9 +446,9 @@ impl BodyReader {
 
     /// `n` more bytes are in the buffer: processes every complete record,
     /// then rolls the unfinished one to the front.
-    fn filled(&mut self, n: usize) {
+    fn filled(&mut self, n: usize, row: &mut RowSink<'_>) {
         self.end += n;
-        let done = self.process();
+        let done = self.process(row);
         if done > 0 {
             self.buf.copy_within(done..self.end, 0);
             self.end -= done;
@@ -416,11 +456,11 @@ impl BodyReader {
     }
 
     /// The one loop over the buffer: walks the complete records of
-    /// `buf[..end]`, keeping the header, the records a needle match starts
+    /// `buf[..end]`, filing the header, the records a needle match starts
     /// in (every record, under the bypass column) and counting the others,
     /// and returns where the unfinished last record starts. Past the header,
     /// the records before each match are only counted, in one pass.
-    fn process(&mut self) -> usize {
+    fn process(&mut self, row: &mut RowSink<'_>) -> usize {
         // The buffer is moved out (a pointer swap) while its records are
         // filed, so that filing may borrow the reader.
         let buf = std::mem::take(&mut self.buf);
@@ -433,19 +473,19 @@ impl BodyReader {
         } = self.carry;
         let mut pos = 0;
         loop {
-            let every = self.header.is_none() || self.decode_all;
+            let every = self.columns.is_none() || self.decode_all;
             if !every && !hit {
                 match self.needle.find(text, search.max(pos)) {
                     // A match inside the part already scanned lies in this record.
                     Some(h) if h < scanned => hit = true,
                     Some(h) => {
                         let scan = count_from(&text[..h], pos, scanned, odd);
-                        self.skipped += scan.records;
+                        self.counts.skipped += scan.records;
                         (pos, scanned, odd, hit) = (scan.last_start, h, scan.odd, true);
                     }
                     None => {
                         let scan = count_from(text, pos, scanned, odd);
-                        self.skipped += scan.records;
+                        self.counts.skipped += scan.records;
                         pos = scan.last_start;
                         // A match cut by the end may start in the last
                         // needle-length bytes.
@@ -459,7 +499,7 @@ impl BodyReader {
                 scanned = text.len();
                 break;
             };
-            self.file(&text[pos..end], hit);
+            self.file(&text[pos..end], hit, row);
             (pos, scanned, odd, hit, search) = (end, end, false, false, end);
         }
         self.carry = Carry {
@@ -473,100 +513,80 @@ impl BodyReader {
     }
 
     /// Files one complete record: the header, a kept record (a needle
-    /// match, or every record under the bypass column) or a counted one.
-    /// Blank lines are no records.
-    fn file(&mut self, rec: &[u8], hit: bool) {
+    /// match, or every record under the bypass column), decoded and handed
+    /// on, or a counted one. Blank lines are no records.
+    fn file(&mut self, rec: &[u8], hit: bool, row: &mut RowSink<'_>) {
         if rec == b"\n" || rec == b"\r\n" {
             return;
         }
-        if self.header.is_none() {
-            self.decode_all = header_done(&mut self.header, &mut self.record, &self.bypass, rec);
-        } else if self.decode_all || hit {
-            keep(&mut self.scratch, rec);
-        } else {
-            self.skipped += 1;
+        match &self.columns {
+            None => self.header(rec),
+            Some(_) if self.decode_all || hit => self.decode(rec, row),
+            Some(_) => self.counts.skipped += 1,
         }
     }
 
-    /// Ends the body fed since [`BodyReader::begin`]: decodes the header and
-    /// the kept records, and calls `row` for each.
-    ///
-    /// # Errors
-    ///
-    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`]; or whatever `row` returns.
-    pub(crate) fn finish<E: From<Error>>(
-        &mut self,
-        schema: &Schema,
-        mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
-    ) -> Result<BodyCounts, E> {
-        // The last record: no final newline, or a quote left open.
-        let buf = std::mem::take(&mut self.buf);
-        let tail = &buf[..self.end];
-        if !tail.is_empty() {
-            let hit = self.carry.hit || self.needle.is_match(tail);
-            self.file(tail, hit);
+    /// Maps the header record's columns, and decides whether every later
+    /// record is kept (the header has the bypass column).
+    fn header(&mut self, rec: &[u8]) {
+        if !next_record(rec, &mut 0, &mut self.record) {
+            return;
         }
-        self.buf = buf;
-        self.end = 0;
-        self.carry = Carry::default();
-        let mut counts = BodyCounts::default();
-        let Some(header_text) = self.header.take() else {
-            return Ok(counts);
+        let header = self.record.of(rec);
+        self.decode_all =
+            (self.bypass.as_ref()).is_some_and(|b| header.iter().any(|c| c == b.as_bytes()));
+        self.columns = Some(Columns::new(&header, &self.schema));
+    }
+
+    /// Decodes a kept record where it lies and hands its rows to `row`
+    /// (one splitter record may be more than one CSV record, as the csv
+    /// crate reads a lone `\r`).
+    fn decode(&mut self, rec: &[u8], row: &mut RowSink<'_>) {
+        let Some(columns) = &self.columns else {
+            return;
         };
-        let mut header = Fields::default();
-        parse_one(&header_text, &mut header).map_err(|kind| Error::new(kind, 0))?;
-        let columns = Columns::new(&header.of(&header_text), schema);
-        counts.skipped = self.skipped;
         let mut pos = 0;
-        while next_record(&self.scratch, &mut pos, &mut self.record) {
-            let record = self.record.of(&self.scratch);
+        while !self.stopped && next_record(rec, &mut pos, &mut self.record) {
+            let record = self.record.of(rec);
             let len = record.widest();
             if len > MAX_FIELD_BYTES {
                 let kind = ErrorKind::FieldTooLarge {
                     len,
                     limit: MAX_FIELD_BYTES,
                 };
-                return Err(Error::new(kind, counts.decoded + 1).into());
+                self.failed = Some(Error::new(kind, self.counts.decoded + 1));
+                self.stopped = true;
+                return;
             }
             if record.len() != columns.width() {
-                counts.ragged += 1;
+                self.counts.ragged += 1;
             }
-            counts.decoded += 1;
-            row(&CsvRow {
-                columns: &columns,
-                record,
-            })?;
+            self.counts.decoded += 1;
+            self.stopped = !row(&CsvRow { columns, record });
         }
-        Ok(counts)
     }
-}
 
-/// Keeps the header record's bytes; whether every later record is kept
-/// (the header has the `bypass` column).
-fn header_done(
-    header: &mut Option<Vec<u8>>,
-    record: &mut Fields,
-    bypass: &Option<String>,
-    rec: &[u8],
-) -> bool {
-    *header = Some(rec.to_vec());
-    bypass.as_ref().is_some_and(|b| {
-        parse_one(rec, record).is_ok() && record.of(rec).iter().any(|c| c == b.as_bytes())
-    })
-}
-
-/// Copies a kept record into the scratch buffer, newline-terminated.
-fn keep(scratch: &mut Vec<u8>, rec: &[u8]) {
-    scratch.extend_from_slice(rec);
-    if !rec.ends_with(b"\n") {
-        scratch.push(b'\n');
-    }
-}
-
-fn parse_one(text: &[u8], record: &mut Fields) -> Result<(), ErrorKind> {
-    if next_record(text, &mut 0, record) {
-        Ok(())
-    } else {
-        Err(ErrorKind::EmptyHeader)
+    /// Ends the body fed since [`BodyReader::begin`]: files its last record
+    /// (no final newline, or a quote left open) and says what the body
+    /// held. The reader is ready for the next body of the same schema.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`].
+    pub(crate) fn finish(&mut self, row: &mut RowSink<'_>) -> Result<BodyCounts, Error> {
+        let buf = std::mem::take(&mut self.buf);
+        let tail = &buf[..self.end];
+        if !tail.is_empty() {
+            let hit = self.carry.hit || self.needle.is_match(tail);
+            self.file(tail, hit, row);
+        }
+        self.buf = buf;
+        let counts = self.counts;
+        let failed = self.failed.take();
+        self.reset();
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(counts),
+        }
     }
 }

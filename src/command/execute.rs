@@ -2,8 +2,8 @@
 
 use std::io::{self, Read};
 
-use crate::body::BodyReader;
-use crate::detect::{Engine, Results, Schema, Stats};
+use crate::body::{BodyReader, CsvRow};
+use crate::detect::{Engine, Results, Stats};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
@@ -32,25 +32,42 @@ use super::error::{inform, Error, ErrorKind};
 pub struct Sink {
     body: BodyReader,
     engine: Engine,
-    schema: Schema,
     ragged: u64,
+    /// The engine's refusal of a row of the current body (a limit), held
+    /// until the body ends; no later row of it reaches the engine.
+    refused: Option<crate::detect::Error>,
 }
 
 impl Sink {
     /// A sink into `engine`, read by the engine's [`Schema`].
     pub fn new(engine: Engine) -> Sink {
-        let schema = engine.schema().clone();
         Sink {
-            body: BodyReader::for_schema(&schema),
-            schema,
+            body: BodyReader::for_schema(engine.schema()),
             engine,
             ragged: 0,
+            refused: None,
+        }
+    }
+
+    /// The row sink of the current body: each row into the engine, the
+    /// first error held.
+    fn rows<'a>(
+        engine: &'a mut Engine,
+        refused: &'a mut Option<crate::detect::Error>,
+    ) -> impl FnMut(&CsvRow<'_>) -> bool + 'a {
+        move |row| match engine.push(row) {
+            Ok(()) => true,
+            Err(e) => {
+                *refused = Some(e);
+                false
+            }
         }
     }
 
     /// Feeds the next piece of the current body; pieces may split anything.
     pub(crate) fn feed(&mut self, piece: &[u8]) {
-        self.body.feed(piece);
+        let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+        self.body.feed(piece, &mut rows);
     }
 
     /// Reads the rest of the current body from `src`, straight into the
@@ -60,24 +77,27 @@ impl Sink {
     ///
     /// A read error; what was read before it stays fed.
     pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
-        self.body.read_from(src)
+        let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+        self.body.read_from(src, &mut rows)
     }
 
-    /// Ends the current body: its rows go into the engine, and the sink is
-    /// ready for the next body (also after an error).
+    /// Ends the current body: its last rows go into the engine, and the
+    /// sink is ready for the next body (also after an error).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Body`] for malformed CSV, [`ErrorKind::Engine`] for a
     /// limit the engine reached.
     pub(crate) fn end(&mut self) -> Result<(), Error> {
-        let engine = &mut self.engine;
-        let counts = self
-            .body
-            .finish(&self.schema, |row| engine.push(row).map_err(Error::from));
-        self.body.begin();
+        let counts = {
+            let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+            self.body.finish(&mut rows)
+        };
+        if let Some(e) = self.refused.take() {
+            return Err(e.into());
+        }
         let counts = counts?;
-        engine.skip(counts.skipped);
+        self.engine.skip(counts.skipped);
         self.ragged += counts.ragged;
         Ok(())
     }

@@ -7,7 +7,7 @@ use super::Config;
 /// the data-model prefix rule lives: a field other than `_time`, the stats
 /// aggregates and the partial marker may also arrive as `<prefix><field>`,
 /// and a prefixed column wins over the plain one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
     fields: Vec<&'static str>,
     names: Vec<Vec<String>>,
