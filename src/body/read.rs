@@ -91,15 +91,24 @@ impl Row for CsvRow<'_> {
 /// The values of one field: a non-empty `__mv_` cell that decodes strictly
 /// replaces the plain cell; otherwise the plain cell is one value (embedded
 /// newlines and all).
+#[inline(always)]
 fn cell<'a>(record: &Record<'a>, plain: Option<usize>, mv: Option<usize>) -> Values<'a> {
     if let Some(encoded) = mv.and_then(|i| record.get(i)).filter(|m| !m.is_empty()) {
-        if let Some(list) = decode_mv(encoded) {
-            return Values::from_list(list);
+        if let Some(values) = multivalue(encoded) {
+            return values;
         }
     }
     plain
         .and_then(|i| record.get(i))
         .map_or(Values::Null, Values::one)
+}
+
+/// The values of a non-empty `__mv_` cell, if it decodes strictly. Kept out
+/// of line: [`cell`] runs for every field of every kept row and should stay
+/// small enough to inline, so its result never goes through memory.
+#[inline(never)]
+fn multivalue(encoded: &[u8]) -> Option<Values<'_>> {
+    decode_mv(encoded).map(Values::from_list)
 }
 
 /// The prefilter's search. A non-empty ASCII needle is found by one
