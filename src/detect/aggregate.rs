@@ -60,14 +60,13 @@ pub(crate) enum GroupLimit {
 /// times a multivalue field cannot exhaust memory.
 pub(crate) const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
 
-/// What the table keeps per group besides its key bytes, in bytes: the
-/// [`Group`] record, about two hash slots at the table's load, and the
-/// sort index. README "Limits" quotes it with the key bytes per group.
-#[allow(
-    dead_code,
-    reason = "no code reads it: it is the documented figure README Limits and Config::max_groups quote"
-)]
-pub(crate) const GROUP_OVERHEAD_BYTES: usize = std::mem::size_of::<Group>() + 2 * 8 + 4;
+/// What the table keeps per group besides its key bytes, at its peak, in
+/// bytes: the [`Group`] record twice while [`Groups::take_sorted`] gathers
+/// it into output order, and its place in that order (the hash slots, two
+/// to four 8-byte slots a group, are freed before). A key takes its values'
+/// bytes plus 3 each, 8 more for a number ([`encode_value`]). README
+/// "Performance" (Memory) and "Limits" quote both.
+pub(crate) const GROUP_OVERHEAD_BYTES: usize = 2 * std::mem::size_of::<Group>() + 4;
 
 /// One group: where its key lies in the arena, its hash, the length of
 /// its BY values as CSV cells (so a reply's length is known without a
@@ -932,6 +931,14 @@ mod tests {
             let want = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(limit);
             prop_assert_eq!(common_prefix(&a, &b, limit), want);
         }
+    }
+
+    #[test]
+    fn the_overhead_per_group_is_the_figure_the_readme_quotes() {
+        assert_eq!(
+            GROUP_OVERHEAD_BYTES, 100,
+            "README Performance (Memory) and Limits quote it"
+        );
     }
 
     #[test]
