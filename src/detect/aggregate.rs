@@ -66,6 +66,10 @@ pub(crate) const MAX_GROUP_KEY_BYTES: usize = 1 << 30;
 /// to four 8-byte slots a group, are freed before). A key takes its values'
 /// bytes plus 3 each, 8 more for a number ([`encode_value`]). README
 /// "Performance" (Memory) and "Limits" quote both.
+#[allow(
+    dead_code,
+    reason = "only a test reads it, pinning the figure README and Config::max_groups quote"
+)]
 pub(crate) const GROUP_OVERHEAD_BYTES: usize = 2 * std::mem::size_of::<Group>() + 4;
 
 /// One group: where its key lies in the arena, its hash, the length of
