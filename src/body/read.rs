@@ -289,7 +289,7 @@ struct Carry {
 /// What a reader hands each decoded row to; it returns false to take no
 /// more rows of this body (its own error, say), which are then skipped
 /// without being decoded or counted.
-pub type RowSink<'a> = dyn FnMut(&CsvRow<'_>) -> bool + 'a;
+pub(crate) type RowSink<'a> = dyn FnMut(&CsvRow<'_>) -> bool + 'a;
 
 /// Reads one body: the header, then rows that may match, skipping the rest.
 ///

@@ -76,9 +76,10 @@ pub struct Config {
 }
 
 /// Default for [`Config::max_groups`]: one million groups. A group holds
-/// about its output row plus [`GROUP_OVERHEAD_BYTES`](aggregate::GROUP_OVERHEAD_BYTES); with Sysmon and
-/// tstats rows (300 to 650 bytes) a search at this limit peaks at 0.4 to
-/// 0.6 GiB (README "Performance", Memory), which a search head can spare,
+/// its key (a little more than its output row's BY cells) plus at most
+/// [`GROUP_OVERHEAD_BYTES`](aggregate::GROUP_OVERHEAD_BYTES); measured with
+/// Sysmon and tstats rows, a search at this limit peaks at about 0.5 to
+/// 0.7 GiB (README "Performance", Memory), which a search head can spare,
 /// while more distinct groups than this is rarely a detection's output.
 pub(crate) const DEFAULT_MAX_GROUPS: usize = 1_000_000;
 
