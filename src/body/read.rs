@@ -539,6 +539,10 @@ impl BodyReader {
     /// record is kept (the header has the bypass column).
     fn header(&mut self, rec: &[u8]) {
         if !next_record(rec, &mut 0, &mut self.record) {
+            // Only line ends (`\r\r\n`): a header that names no column.
+            self.failed = Some(Error::new(ErrorKind::EmptyHeader, 0));
+            self.stopped = true;
+            self.columns = Some(Columns::default());
             return;
         }
         let header = self.record.of(rec);

@@ -280,6 +280,17 @@ fn read_pieces(
 }
 
 #[test]
+fn a_header_of_line_ends_only_is_an_error_however_the_body_is_cut() {
+    // `\r\r\n` is one record to the splitter and no record to the decoder.
+    let body = b"\r\r\n,\"";
+    let whole = read_pieces(body, &[], None);
+    assert_eq!(whole, Err(Error::new(ErrorKind::EmptyHeader, 0)));
+    for cut in 0..=body.len() {
+        assert_eq!(read_pieces(body, &[cut], None), whole, "cut {cut}");
+    }
+}
+
+#[test]
 fn pieces_cut_anywhere_read_like_the_whole_body() {
     let body = b"a,b\r\n\"x\ny\",1\r\n\r\n\"Reg\nSvcs.exe\",2\n\"RegSvcs.EXE\n\"\"q\"\"\",3\r\nz,\"regsvcs.exe\"";
     let whole = read_pieces(body, &[], None);

@@ -893,6 +893,33 @@ mod tests {
         }
 
         #[test]
+        fn adding_keys_merges_and_refuses_as_a_map_does(
+            keys in prop::collection::vec(0u8..6, 0..40),
+            limit in 1usize..8,
+        ) {
+            // The model: a map merged key by key, full at `limit` keys.
+            let mut model: std::collections::BTreeMap<u8, f64> = Default::default();
+            let mut g = Groups::new(limit);
+            for (i, k) in keys.iter().enumerate() {
+                let acc = Acc { count: 1.0, first: i as f64, last: i as f64 };
+                let want = if model.contains_key(k) || model.len() < limit {
+                    *model.entry(*k).or_default() += 1.0;
+                    Ok(())
+                } else {
+                    Err(GroupLimit::Count(limit))
+                };
+                let got = add(&mut g, &[[b'k', b'0' + k]], &acc);
+                prop_assert_eq!(got, want);
+                if got.is_err() {
+                    break;
+                }
+            }
+            let got: Vec<(Vec<u8>, f64)> = drain(&mut g).into_iter().map(|(v, a)| (v[0].clone(), a.count)).collect();
+            let want: Vec<(Vec<u8>, f64)> = model.into_iter().map(|(k, n)| (vec![b'k', b'0' + k], n)).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
         fn keys_decode_and_write_as_their_values(
             values in prop::collection::vec(
                 prop::collection::vec(prop::sample::select(vec![b'a', b'0', b'.', b'-', b' ', b',', b'"', b'\n', b'\r', 0u8, 1, 0xe9]), 0..12),
