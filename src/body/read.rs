@@ -299,7 +299,7 @@ pub(crate) type RowSink<'a> = dyn FnMut(&CsvRow<'_>) -> bool + 'a;
 /// where they lie and the unfinished tail is rolled to the front, the way
 /// ripgrep's line buffer works: every byte is split and searched while it
 /// is still in cache, and a record that holds the needle is decoded there
-/// and handed to the [`RowSink`] at once, so nothing is copied and memory
+/// and handed to the `RowSink` at once, so nothing is copied and memory
 /// does not grow with the body. Feeding never fails: a malformed record
 /// stops the decoding, and the error surfaces in [`BodyReader::finish`],
 /// exactly as a whole-body read reports it.

@@ -39,7 +39,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// A sink into `engine`, read by the engine's [`Schema`].
+    /// A sink into `engine`, read by the engine's schema.
     pub fn new(engine: Engine) -> Sink {
         Sink {
             body: BodyReader::for_schema(engine.schema()),
