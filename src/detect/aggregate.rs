@@ -561,30 +561,10 @@ impl<'a> Iterator for KeyValues<'a> {
         } else {
             rest
         };
-        let mut owned: Option<Vec<u8>> = None;
-        let mut from = 0;
-        loop {
-            let Some(z) = memchr::memchr(0, &rest[from..]).map(|z| from + z) else {
-                // Not written by `encode_value`; take what is there.
-                self.rest = &[];
-                return Some(Cow::Borrowed(rest));
-            };
-            if rest.get(z + 1) == Some(&1) {
-                owned
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(&rest[from..=z]);
-                from = z + 2;
-                continue;
-            }
-            self.rest = rest.get(z + 2..).unwrap_or(&[]);
-            return Some(match owned {
-                None => Cow::Borrowed(&rest[..z]),
-                Some(mut buf) => {
-                    buf.extend_from_slice(&rest[from..z]);
-                    Cow::Owned(buf)
-                }
-            });
-        }
+        // A NUL is escaped as `00 01`; `00 00` ends the value.
+        let (value, end) = unescape(rest, 0, 1);
+        self.rest = rest.get(end + 2..).unwrap_or(&[]);
+        Some(value)
     }
 }
 
@@ -720,31 +700,50 @@ impl<'a> Iterator for Parts<'a> {
             self.rest = rest.get(end + 1..).unwrap_or(&[]);
             return Some(Cow::Borrowed(&rest[..end]));
         }
-        // A quoted cell: it ends at a quote followed by the comma.
-        let mut owned: Option<Vec<u8>> = None;
-        let mut from = 1;
-        loop {
-            let Some(q) = memchr::memchr(b'"', &rest[from..]).map(|q| from + q) else {
-                // Not written by `csv_cell`; take what is there.
-                self.rest = &[];
-                return Some(Cow::Borrowed(&rest[1..]));
-            };
-            if rest.get(q + 1) == Some(&b'"') {
-                owned
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(&rest[from..=q]);
-                from = q + 2;
-                continue;
-            }
-            self.rest = rest.get(q + 2..).unwrap_or(&[]);
-            return Some(match owned {
-                None => Cow::Borrowed(&rest[1..q]),
+        // A quoted cell: `""` is a quote; a quote then the comma ends it.
+        let (value, end) = unescape(&rest[1..], b'"', b'"');
+        self.rest = rest.get(1 + end + 2..).unwrap_or(&[]);
+        Some(value)
+    }
+}
+
+/// The value at the front of `text` up to its first `mark` not followed by
+/// `escape` (a `mark` `escape` pair is the mark byte itself), and where that
+/// mark is (the text's length when there is none, as in bytes this
+/// crate did not write: the rest is taken as the value). Borrowed unless
+/// the value holds an escape. Both of the engine's encodings read this
+/// way: a key's NUL-terminated values ([`encode_value`]) and quoted CSV
+/// cells ([`csv_cell`]).
+#[inline]
+fn unescape(text: &[u8], mark: u8, escape: u8) -> (Cow<'_, [u8]>, usize) {
+    let mut owned: Option<Vec<u8>> = None;
+    let mut from = 0;
+    loop {
+        let Some(at) = memchr::memchr(mark, &text[from..]).map(|at| from + at) else {
+            let value = match owned {
+                None => Cow::Borrowed(text),
                 Some(mut buf) => {
-                    buf.extend_from_slice(&rest[from..q]);
+                    buf.extend_from_slice(&text[from..]);
                     Cow::Owned(buf)
                 }
-            });
+            };
+            return (value, text.len());
+        };
+        if text.get(at + 1) == Some(&escape) {
+            owned
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(&text[from..=at]);
+            from = at + 2;
+            continue;
         }
+        let value = match owned {
+            None => Cow::Borrowed(&text[..at]),
+            Some(mut buf) => {
+                buf.extend_from_slice(&text[from..at]);
+                Cow::Owned(buf)
+            }
+        };
+        return (value, at);
     }
 }
 
