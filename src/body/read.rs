@@ -291,6 +291,21 @@ struct Carry {
 /// without being decoded or counted.
 pub(crate) type RowSink<'a> = dyn FnMut(&CsvRow<'_>) -> bool + 'a;
 
+/// A [`RowSink`] over a fallible row handler: rows go to `row` until it
+/// fails, its first error is kept in `held`, and the sink takes no more.
+pub(crate) fn holding_first_error<'a, E>(
+    mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E> + 'a,
+    held: &'a mut Option<E>,
+) -> impl FnMut(&CsvRow<'_>) -> bool + 'a {
+    move |r| match row(r) {
+        Ok(()) => true,
+        Err(e) => {
+            *held = Some(e);
+            false
+        }
+    }
+}
+
 /// Reads one body: the header, then rows that may match, skipping the rest.
 ///
 /// The body's bytes land in one buffer, read straight into it
@@ -376,16 +391,12 @@ impl BodyReader {
         mut row: impl FnMut(&CsvRow<'_>) -> Result<(), E>,
     ) -> Result<BodyCounts, E> {
         let mut refused = None;
-        let mut sink = |r: &CsvRow<'_>| match row(r) {
-            Ok(()) => true,
-            Err(e) => {
-                refused = Some(e);
-                false
-            }
-        };
         self.begin(schema);
-        self.feed(body, &mut sink);
-        let counts = self.finish(&mut sink);
+        let counts = {
+            let mut sink = holding_first_error(&mut row, &mut refused);
+            self.feed(body, &mut sink);
+            self.finish(&mut sink)
+        };
         match refused {
             Some(e) => Err(e),
             None => Ok(counts?),

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use crate::body::{BodyReader, CsvRow};
+use crate::body::{holding_first_error, BodyReader, CsvRow};
 use crate::detect::{Engine, Results, Stats};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
@@ -55,13 +55,7 @@ impl Sink {
         engine: &'a mut Engine,
         refused: &'a mut Option<crate::detect::Error>,
     ) -> impl FnMut(&CsvRow<'_>) -> bool + 'a {
-        move |row| match engine.push(row) {
-            Ok(()) => true,
-            Err(e) => {
-                *refused = Some(e);
-                false
-            }
-        }
+        holding_first_error(move |row| engine.push(row), refused)
     }
 
     /// Feeds the next piece of the current body; pieces may split anything.
