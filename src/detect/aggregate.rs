@@ -315,7 +315,8 @@ impl Sorted {
 
     /// The groups in order: each one's BY values and accumulator.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (KeyValues<'_>, &Acc)> + '_ {
-        self.keys().map(|(key, acc)| (KeyValues { rest: key }, acc))
+        self.keys_cells()
+            .map(|(key, _, acc)| (KeyValues { rest: key }, acc))
     }
 
     /// The groups' accumulators, in order.
@@ -323,13 +324,8 @@ impl Sorted {
         self.groups.iter().map(|g| &g.acc)
     }
 
-    /// The groups in order: each one's encoded key and accumulator.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = (&[u8], &Acc)> + '_ {
-        self.keys_cells().map(|(key, _, acc)| (key, acc))
-    }
-
-    /// As [`Sorted::keys`], with how each key's values are written out
-    /// (for [`write_key_csv`]).
+    /// The groups in order: each one's encoded key, how its values are
+    /// written out (for [`write_key_csv`]) and its accumulator.
     ///
     /// Sorted order visits the arena at random, one cache miss or more per
     /// key. So the iterator reads ahead: while it yields one group, it
