@@ -50,7 +50,7 @@ pub fn write_results(out: &mut dyn Write, results: &Results) -> io::Result<()> {
     buf.push(b'\n');
     for (key, cells, tails) in results.csv_rows() {
         write_key_csv(&mut buf, key, cells);
-        buf.extend_from_slice(tails);
+        crate::bytes::extend(&mut buf, tails);
         if let Some(last) = buf.last_mut() {
             *last = b'\n';
         }

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 #[cfg(test)]
 use std::cmp::Ordering;
 
+use crate::bytes::{self, common_prefix};
+
 /// `count`, `min(_time)`, `max(_time)` of one group. Merging two accumulators
 /// equals accumulating the union of their inputs, which is what lets the map
 /// phase run on many indexers.
@@ -215,7 +217,7 @@ impl Groups {
                 }
                 if slot & !0xffff_ffff == tag {
                     let n = (slot & 0xffff_ffff) as usize - 1;
-                    if self.key(&self.groups[n]) == key {
+                    if bytes::equal(self.key(&self.groups[n]), key) {
                         self.groups[n].acc.merge(acc);
                         self.arena.truncate(start);
                         return Ok(());
@@ -380,7 +382,7 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
             continue;
         }
         if run.len() <= SMALL_RUN {
-            run.sort_unstable_by(|a, b| tail(key(a), depth).cmp(tail(key(b), depth)));
+            run.sort_unstable_by(|a, b| bytes::compare(tail(key(a), depth), tail(key(b), depth)));
             continue;
         }
         // Every key of the run is read at `depth` here. The loads do not
@@ -430,31 +432,14 @@ fn tail(key: &[u8], depth: usize) -> &[u8] {
 /// its end. Keys are never a prefix of one another (every value ends in a
 /// terminator), so the padding never makes two different keys equal.
 fn digit(bytes: &[u8]) -> u128 {
-    let mut b = [0u8; 16];
-    let n = bytes.len().min(16);
-    b[..n].copy_from_slice(&bytes[..n]);
-    u128::from_be_bytes(b)
-}
-
-/// The length of the common prefix of `a` and `b`, at most `limit`,
-/// compared eight bytes at a time.
-fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
-    let n = limit.min(a.len()).min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut i = 0;
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        let diff = word(x) ^ word(y);
-        if diff != 0 {
-            return i + (diff.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
+    if let Some(b) = bytes.first_chunk::<16>() {
+        return u128::from_be_bytes(*b);
     }
-    i + a[i..]
-        .iter()
-        .zip(&b[i..])
-        .take_while(|(x, y)| x == y)
-        .count()
+    let mut b = [0u8; 16];
+    for (d, &s) in b.iter_mut().zip(bytes) {
+        *d = s;
+    }
+    u128::from_be_bytes(b)
 }
 
 /// One group being sorted: its current digit and where its key is.
@@ -497,7 +482,7 @@ pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
     }
     if !has_byte_below(value, b'-') {
         // No byte below `-`: no NUL, nothing to quote, no padding.
-        key.extend_from_slice(value);
+        bytes::extend(key, value);
         key.extend_from_slice(&[0, 0]);
         return Encoded {
             csv_len: value.len() + 1,
@@ -513,7 +498,7 @@ pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
             }
         }
     } else {
-        key.extend_from_slice(value);
+        bytes::extend(key, value);
     }
     key.extend_from_slice(&[0, 0]);
     let cell = csv_cell_len(value);
@@ -578,7 +563,7 @@ pub(crate) fn write_key_csv(out: &mut Vec<u8>, key: &[u8], cells: Cells) {
                 value
             };
             let end = first_nul(value);
-            out.extend_from_slice(&value[..end]);
+            bytes::extend(out, &value[..end]);
             out.push(b',');
             rest = value.get(end + 2..).unwrap_or(&[]);
         } else {
@@ -617,7 +602,7 @@ fn first_nul(value: &[u8]) -> usize {
 /// padding, SDK issue #336); `"` is doubled inside quotes.
 pub(crate) fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
     if !needs_quotes(value) {
-        out.extend_from_slice(value);
+        bytes::extend(out, value);
         return;
     }
     out.push(b'"');
@@ -950,12 +935,6 @@ mod tests {
             let special = v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
             let padded = v.first().is_some_and(u8::is_ascii_whitespace) || v.last().is_some_and(u8::is_ascii_whitespace);
             prop_assert_eq!(needs_quotes(&v), special || padded);
-        }
-
-        #[test]
-        fn common_prefix_is_the_bytewise_one(a in prop::collection::vec(0u8..3, 0..40), b in prop::collection::vec(0u8..3, 0..40), limit in 0usize..50) {
-            let want = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(limit);
-            prop_assert_eq!(common_prefix(&a, &b, limit), want);
         }
     }
 
