@@ -1,5 +1,6 @@
 //! Output values: `count` as a number and `firstTime`/`lastTime` through strftime in a time zone, as `security_content_ctime` does.
 
+use jiff::fmt::strtime::BrokenDownTime;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
@@ -14,6 +15,8 @@ pub enum TimeRender {
         format: String,
         /// Zone to render in.
         tz: TimeZone,
+        /// Whether the format shows fractional seconds (decided once).
+        subseconds: bool,
     },
 }
 
@@ -31,6 +34,7 @@ impl TimeRender {
         let render = TimeRender::Format {
             format: format.to_string(),
             tz,
+            subseconds: has_subseconds(format),
         };
         render.time(0.0).map(|_| render)
     }
@@ -43,19 +47,42 @@ impl TimeRender {
     ///
     /// The time is out of range for the calendar, or the format is invalid.
     pub fn time(&self, t: f64) -> Result<String, BadFormat> {
-        match self {
-            TimeRender::Epoch => Ok(number(t)),
-            TimeRender::Format { format, tz } => {
-                let secs = t.floor();
-                let nanos = if has_subseconds(format) {
-                    (((t - secs) * 1e9) as i32).clamp(0, 999_999_999)
-                } else {
-                    0
-                };
-                let ts = Timestamp::new(secs as i64, nanos)
-                    .map_err(|e| BadFormat(format!("time {} is out of range: {e}", number(t))))?;
-                jiff::fmt::strtime::format(format.as_bytes(), &ts.to_zoned_datetime(tz.clone()))
-                    .map_err(|e| BadFormat(e.to_string()))
+        let mut out = Vec::new();
+        self.write(t, &mut out)?;
+        String::from_utf8(out).map_err(|e| BadFormat(e.to_string()))
+    }
+
+    /// Appends [`TimeRender::time`]'s text of `t` to `out`, formatted in
+    /// place (no string is built per time).
+    ///
+    /// # Errors
+    ///
+    /// As [`TimeRender::time`]; nothing is appended then.
+    pub(crate) fn write(&self, t: f64, out: &mut Vec<u8>) -> Result<(), BadFormat> {
+        let TimeRender::Format {
+            format,
+            tz,
+            subseconds,
+        } = self
+        else {
+            write_number(out, t);
+            return Ok(());
+        };
+        let secs = t.floor();
+        let nanos = if *subseconds {
+            (((t - secs) * 1e9) as i32).clamp(0, 999_999_999)
+        } else {
+            0
+        };
+        let ts = Timestamp::new(secs as i64, nanos)
+            .map_err(|e| BadFormat(format!("time {} is out of range: {e}", number(t))))?;
+        let zoned = ts.to_zoned_datetime(tz.clone());
+        let at = out.len();
+        match BrokenDownTime::from(&zoned).format(format.as_bytes(), &mut *out) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                out.truncate(at);
+                Err(BadFormat(e.to_string()))
             }
         }
     }
@@ -91,7 +118,7 @@ const SLOTS: usize = 1 << 16;
 impl<'a> TimeCache<'a> {
     /// An empty cache for `render`.
     pub(crate) fn new(render: &'a TimeRender) -> TimeCache<'a> {
-        let cached = matches!(render, TimeRender::Format { format, .. } if !has_subseconds(format));
+        let cached = matches!(render, TimeRender::Format { subseconds, .. } if !subseconds);
         TimeCache {
             render,
             cached,
@@ -111,8 +138,7 @@ impl<'a> TimeCache<'a> {
         }
         let secs = t.floor();
         if !self.cached || !(-1e15..1e15).contains(&secs) {
-            out.extend_from_slice(self.render.time(t)?.as_bytes());
-            return Ok(());
+            return self.render.write(t, out);
         }
         let secs = secs as i64;
         if self.slots.is_empty() {
@@ -125,15 +151,16 @@ impl<'a> TimeCache<'a> {
         }
         let slot = &mut self.slots[secs as usize & (SLOTS - 1)];
         if slot.len > 0 && slot.secs == secs {
-            out.extend_from_slice(&slot.text[..usize::from(slot.len)]);
+            crate::bytes::extend(out, &slot.text[..usize::from(slot.len)]);
             return Ok(());
         }
-        let text = self.render.time(t)?;
-        out.extend_from_slice(text.as_bytes());
+        let at = out.len();
+        self.render.write(t, out)?;
+        let text = &out[at..];
         if !text.is_empty() && text.len() <= SLOT_TEXT {
             slot.secs = secs;
             slot.len = text.len() as u8;
-            slot.text[..text.len()].copy_from_slice(text.as_bytes());
+            slot.text[..text.len()].copy_from_slice(text);
         }
         Ok(())
     }
