@@ -26,7 +26,10 @@
 // `BENCH_ROWS`, default 10; 0 skips it), `BENCH_ONLY` (a comma list of
 // stream names to run, e.g. `A-network,B-noargs`), `BENCH_DUMP` (a
 // directory: also write each stream there as `<name>.stream`, for
-// profilers and for `benches/sdk/compare.sh`), `BENCH_SEED` (generator seed).
+// profilers and for `benches/sdk/compare.sh`), `BENCH_SEED` (generator seed),
+// `BENCH_SHIPPED` (another build of the command, timed whole-process beside
+// the release binary: `make bench` passes the static musl build the app
+// ships for x86_64 Linux).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -962,6 +965,7 @@ fn main() {
     let seed = env_usize("BENCH_SEED", 0x5EED) as u64;
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let bin = binary();
+    let shipped = std::env::var_os("BENCH_SHIPPED").map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("regsvcsdetect-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (file, map_out, partials) = (
@@ -1024,6 +1028,10 @@ fn main() {
             line("(a) bare csv ByteRecord parse", a, a, e).print();
             line("(e) read + memchr newlines", e, a, e).print();
             line("whole process", t, a, e).print();
+            if let Some(shipped) = &shipped {
+                let s = best(reps, || whole_process(shipped, &file, None));
+                line("whole process, shipped static musl build", s, a, e).print();
+            }
 
             // The map phase, then the reduce over its partial rows.
             {
