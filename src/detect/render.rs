@@ -200,13 +200,13 @@ pub(crate) fn number(n: f64) -> String {
 
 /// Appends [`number`]'s text of `n` to `out` without an intermediate string.
 pub(crate) fn write_number(out: &mut Vec<u8>, n: f64) {
-    use std::io::Write;
-    // Writing into a Vec cannot fail.
-    let _ = if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
-        write!(out, "{}", n as i64)
+    if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+        crate::bytes::extend(out, itoa::Buffer::new().format(n as i64).as_bytes());
     } else {
-        write!(out, "{n}")
-    };
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{n}");
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +258,32 @@ mod tests {
         write_number(&mut out, 2.5);
         write_number(&mut out, 3.0);
         assert_eq!(out, b"2.53");
+    }
+
+    #[test]
+    fn write_number_writes_what_number_returns() {
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            9.007_199_254_740_991e15,
+            9.007_199_254_740_992e15,
+        ];
+        let more = [
+            -9.007_199_254_740_991e15,
+            1e300,
+            -2.5e-7,
+            1700007254.5,
+            f64::MIN_POSITIVE,
+        ];
+        let spread =
+            (0..64).map(|i| f64::from(7i32.pow(i % 11)) * if i % 2 == 0 { 1.0 } else { -1.0 });
+        for n in edges.into_iter().chain(more).chain(spread) {
+            let mut out = b"x".to_vec();
+            write_number(&mut out, n);
+            assert_eq!(out[1..], *number(n).as_bytes(), "{n}");
+        }
     }
 
     #[test]
