@@ -331,17 +331,18 @@ impl Sorted {
     ///
     /// Sorted order visits the arena at random, one cache miss or more per
     /// key. So the iterator reads ahead: while it yields one group, it
-    /// touches the key of the group [`AHEAD`] places on (every cache line of
-    /// it), plain loads that do not depend on each other, so their misses
-    /// overlap instead of being waited for one by one.
+    /// prefetches every cache line of the key [`AHEAD`] groups on, and the
+    /// lines arrive while the groups in between are written.
     pub(crate) fn keys_cells(&self) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
         let key = |g: &Group| &self.arena[g.start as usize..(g.start + g.len) as usize];
-        let mut touched = 0u8;
         self.groups.iter().enumerate().map(move |(n, g)| {
             if let Some(ahead) = self.groups.get(n + AHEAD) {
-                touched ^= key(ahead).iter().step_by(64).fold(0, |t, &b| t ^ b);
+                let key = key(ahead);
+                key.iter()
+                    .step_by(64)
+                    .chain(key.last())
+                    .for_each(bytes::prefetch);
             }
-            std::hint::black_box(touched);
             (key(g), g.cells, &g.acc)
         })
     }
@@ -381,17 +382,18 @@ fn sort_groups(arena: &[u8], groups: &[Group]) -> Vec<u32> {
         if run.len() < 2 {
             continue;
         }
+        // Every key of the run is read at `depth` next: asking for all those
+        // lines first keeps many misses in flight at once, and the passes
+        // below find the bytes in cache.
+        for i in run.iter() {
+            if let Some(b) = key(i).get(depth) {
+                bytes::prefetch(b);
+            }
+        }
         if run.len() <= SMALL_RUN {
             run.sort_unstable_by(|a, b| bytes::compare(tail(key(a), depth), tail(key(b), depth)));
             continue;
         }
-        // Every key of the run is read at `depth` here. The loads do not
-        // depend on each other, so this loop has many cache misses in flight at
-        // once, and the passes below find those bytes in cache.
-        let touched = run
-            .iter()
-            .fold(0u8, |t, i| t ^ key(i).get(depth).copied().unwrap_or(0));
-        std::hint::black_box(touched);
         let first = tail(key(&run[0]), depth);
         let shared = run[1..].iter().fold(first.len(), |n, i| {
             common_prefix(first, tail(key(i), depth), n)
