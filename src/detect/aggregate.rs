@@ -139,6 +139,19 @@ pub(crate) struct Groups {
     slots: Vec<u64>,
     limit: usize,
     hasher: foldhash::fast::RandomState,
+    /// The last key added, not yet looked up (see [`Groups::add_with`]).
+    pending: Option<Pending>,
+}
+
+/// A key encoded at the end of the arena and hashed, waiting for its lookup.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    start: usize,
+    len: usize,
+    hash: u64,
+    csv_len: usize,
+    cells: Cells,
+    acc: Acc,
 }
 
 impl Groups {
@@ -150,6 +163,7 @@ impl Groups {
             slots: Vec::new(),
             limit: limit.min(u32::MAX as usize - 1),
             hasher: foldhash::fast::RandomState::default(),
+            pending: None,
         }
     }
 
@@ -190,6 +204,13 @@ impl Groups {
     /// existing one is found by one probe of the slots and the bytes are
     /// given back.
     ///
+    /// The lookup runs one key late: this key is hashed and its slot
+    /// prefetched, then the previous key is looked up (its slot has
+    /// arrived meanwhile), and this one waits for the next call or for
+    /// [`Groups::take_sorted`]. A key waits only when the table has room
+    /// for it as a new group, so its lookup cannot fail later; otherwise
+    /// it is looked up at once, and the limit refuses this call's key.
+    ///
     /// # Errors
     ///
     /// [`GroupLimit`] when the key is new and the table is full; nothing is
@@ -202,13 +223,52 @@ impl Groups {
         use std::hash::BuildHasher;
         let start = self.arena.len();
         let (csv_len, cells) = encode(&mut self.arena);
-        let key = &self.arena[start..];
-        let hash = self.hasher.hash_one(key);
-        let tag = hash << 32;
+        let mut key = Pending {
+            start,
+            len: self.arena.len() - start,
+            hash: self.hasher.hash_one(&self.arena[start..]),
+            csv_len,
+            cells,
+            acc: *acc,
+        };
+        if !self.slots.is_empty() {
+            let mask = self.slots.len() - 1;
+            bytes::prefetch(&self.slots[(key.hash >> 32) as usize & mask]);
+        }
+        if let Some(previous) = self.pending.take() {
+            match self.settle(previous) {
+                Ok(false) => {}
+                Ok(true) => key.start -= previous.len,
+                // Not reached (a key waits only with room for it); were it,
+                // the limit would stop the search here.
+                Err(limit) => {
+                    self.arena.truncate(key.start - previous.len);
+                    return Err(limit);
+                }
+            }
+        }
+        if self.groups.len() < self.limit && key.start + key.len <= MAX_GROUP_KEY_BYTES {
+            self.pending = Some(key);
+            return Ok(());
+        }
+        self.settle(key).map(|_| ())
+    }
+
+    /// Looks `key` (the last bytes of the arena but for any key encoded
+    /// after it) up: merges it into its group and gives its bytes back
+    /// (true), or makes it a new group (false).
+    ///
+    /// # Errors
+    ///
+    /// [`GroupLimit`] when the key is new and the table is full; its bytes
+    /// are given back.
+    fn settle(&mut self, key: Pending) -> Result<bool, GroupLimit> {
+        let bytes = key.start..key.start + key.len;
+        let tag = key.hash << 32;
         let mut empty = None;
         if !self.slots.is_empty() {
             let mask = self.slots.len() - 1;
-            let mut at = (hash >> 32) as usize & mask;
+            let mut at = (key.hash >> 32) as usize & mask;
             loop {
                 let slot = self.slots[at];
                 if slot == 0 {
@@ -217,31 +277,30 @@ impl Groups {
                 }
                 if slot & !0xffff_ffff == tag {
                     let n = (slot & 0xffff_ffff) as usize - 1;
-                    if bytes::equal(self.key(&self.groups[n]), key) {
-                        self.groups[n].acc.merge(acc);
-                        self.arena.truncate(start);
-                        return Ok(());
+                    if bytes::equal(self.key(&self.groups[n]), &self.arena[bytes.clone()]) {
+                        self.groups[n].acc.merge(&key.acc);
+                        self.give_back(bytes);
+                        return Ok(true);
                     }
                 }
                 at = (at + 1) & mask;
             }
         }
-        let len = self.arena.len() - start;
         if self.groups.len() >= self.limit {
-            self.arena.truncate(start);
+            self.give_back(bytes);
             return Err(GroupLimit::Count(self.limit));
         }
-        if self.arena.len() > MAX_GROUP_KEY_BYTES {
-            self.arena.truncate(start);
+        if bytes.end > MAX_GROUP_KEY_BYTES {
+            self.give_back(bytes);
             return Err(GroupLimit::Bytes(MAX_GROUP_KEY_BYTES));
         }
         self.groups.push(Group {
-            start: start as u32,
-            len: len as u32,
-            hash,
-            csv_len: csv_len.min(u32::MAX as usize) as u32,
-            cells,
-            acc: *acc,
+            start: key.start as u32,
+            len: key.len as u32,
+            hash: key.hash,
+            csv_len: key.csv_len.min(u32::MAX as usize) as u32,
+            cells: key.cells,
+            acc: key.acc,
         });
         let n = self.groups.len() as u32;
         match empty {
@@ -252,11 +311,18 @@ impl Groups {
                 if self.groups.len() * 2 > self.slots.len() {
                     self.grow();
                 } else {
-                    self.place(hash, n);
+                    self.place(key.hash, n);
                 }
             }
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// Removes `bytes` from the arena, moving any key encoded after them down.
+    fn give_back(&mut self, bytes: std::ops::Range<usize>) {
+        let len = bytes.len();
+        self.arena.copy_within(bytes.end.., bytes.start);
+        self.arena.truncate(self.arena.len() - len);
     }
 
     fn place(&mut self, hash: u64, n: u32) {
@@ -284,6 +350,12 @@ impl Groups {
     /// are independent, so their cache misses overlap), so everything after
     /// reads them front to back; only the keys stay where they were added.
     pub(crate) fn take_sorted(&mut self) -> Sorted {
+        if let Some(key) = self.pending.take() {
+            // A key waits only with room for it as a new group, so this
+            // lookup cannot be refused.
+            let settled = self.settle(key);
+            debug_assert!(settled.is_ok(), "a waiting key was refused");
+        }
         let arena = std::mem::take(&mut self.arena);
         let groups = std::mem::take(&mut self.groups);
         self.slots = Vec::new();
@@ -879,7 +951,10 @@ mod tests {
             keys in prop::collection::vec(0u8..6, 0..40),
             limit in 1usize..8,
         ) {
-            // The model: a map merged key by key, full at `limit` keys.
+            // The model: a map merged key by key, full at `limit` keys. Keys
+            // differ in length, so a merged key's bytes given back move the
+            // next key's (added after it, looked up before it) down.
+            let text = |k: u8| vec![b'a' + k; 1 + 7 * usize::from(k)];
             let mut model: std::collections::BTreeMap<u8, f64> = Default::default();
             let mut g = Groups::new(limit);
             for (i, k) in keys.iter().enumerate() {
@@ -890,14 +965,14 @@ mod tests {
                 } else {
                     Err(GroupLimit::Count(limit))
                 };
-                let got = add(&mut g, &[[b'k', b'0' + k]], &acc);
+                let got = add(&mut g, &[text(*k)], &acc);
                 prop_assert_eq!(got, want);
                 if got.is_err() {
                     break;
                 }
             }
             let got: Vec<(Vec<u8>, f64)> = drain(&mut g).into_iter().map(|(v, a)| (v[0].clone(), a.count)).collect();
-            let want: Vec<(Vec<u8>, f64)> = model.into_iter().map(|(k, n)| (vec![b'k', b'0' + k], n)).collect();
+            let want: Vec<(Vec<u8>, f64)> = model.into_iter().map(|(k, n)| (text(k), n)).collect();
             prop_assert_eq!(got, want);
         }
 
