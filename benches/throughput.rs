@@ -16,8 +16,9 @@
 // - legacy 1%: the old setting, 1% of rows naming the binary.
 //
 // Each stream is run whole-process (the release binary, the stream file on
-// stdin, stdout to /dev/null) as splunkd runs it; then with `phase=map`;
-// then the reduce over the map's own partial rows. Peak RSS comes from a
+// stdin, stdout to a file) as splunkd runs it; then with `phase=map`; then
+// the reduce over the map's own partial rows. Every timed run writes its
+// replies to a file, so all pay the same for output. Peak RSS comes from a
 // run through pipes.
 //
 // Environment: `BENCH_ROWS_A` (rows of A, default 200,000), `BENCH_ROWS`
@@ -974,6 +975,7 @@ fn main() {
         dir.join("partials"),
     );
     let final_out = dir.join("final.out");
+    let shipped_out = dir.join("shipped.out");
 
     println!(
         "regsvcsdetect throughput: A {rows_a} rows, B and 1% {rows} rows per stream, chunks of {CHUNK_ROWS} rows, best of {reps}, seed {seed}"
@@ -1029,7 +1031,7 @@ fn main() {
             line("(e) read + memchr newlines", e, a, e).print();
             line("whole process", t, a, e).print();
             if let Some(shipped) = &shipped {
-                let s = best(reps, || whole_process(shipped, &file, None));
+                let s = best(reps, || whole_process(shipped, &file, Some(&shipped_out)));
                 line("whole process, shipped static musl build", s, a, e).print();
             }
 
@@ -1061,7 +1063,7 @@ fn main() {
             let re = best(reps, || {
                 std::hint::black_box(read_newlines(&partials));
             });
-            let r = best(reps, || whole_process(&bin, &partials, None));
+            let r = best(reps, || whole_process(&bin, &partials, Some(&final_out)));
             Line {
                 stream: format!("{name} partials ({partial_rows} rows)"),
                 path: "whole process, reduce over the map's partials",
