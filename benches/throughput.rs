@@ -828,15 +828,21 @@ fn reply_bodies(mut out: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// The fastest of `reps` runs.
-fn best(reps: usize, mut f: impl FnMut()) -> Duration {
-    (0..reps)
-        .map(|_| {
+/// A named measurement: one run of it.
+type Run<'a, 'f> = (&'a str, Box<dyn FnMut() + 'f>);
+
+/// The fastest of `reps` runs of each of `runs`, taken in rounds: each
+/// round runs every one once, in order.
+fn rounds<'a>(reps: usize, runs: &mut [Run<'a, '_>]) -> Vec<(&'a str, Duration)> {
+    let mut best = vec![Duration::MAX; runs.len()];
+    for _ in 0..reps {
+        for ((_, run), best) in runs.iter_mut().zip(&mut best) {
             let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+            run();
+            *best = (*best).min(t.elapsed());
+        }
+    }
+    runs.iter().map(|(name, _)| *name).zip(best).collect()
 }
 
 /// Floor (a): a bare csv `ByteRecord` parse of the bodies.
@@ -976,6 +982,7 @@ fn main() {
     );
     let final_out = dir.join("final.out");
     let shipped_out = dir.join("shipped.out");
+    let (map_in, reduce_out) = (dir.join("map.in"), dir.join("reduce.out"));
 
     println!(
         "regsvcsdetect throughput: A {rows_a} rows, B and 1% {rows} rows per stream, chunks of {CHUNK_ROWS} rows, best of {reps}, seed {seed}"
@@ -1007,42 +1014,19 @@ fn main() {
             let bytes = data.body_bytes();
             let stream = format!("{name} ({:.0} B/row)", bytes as f64 / n as f64);
 
-            let a = best(reps, || {
-                std::hint::black_box(bare_csv(&data.bodies));
-            });
-            let e = best(reps, || {
-                std::hint::black_box(read_newlines(&file));
-            });
-            let t = best(reps, || whole_process(&bin, &file, Some(&final_out)));
+            // Untimed first: the whole run's result (for the RSS bound) and
+            // the map's partial rows (the reduce's input).
+            whole_process(&bin, &file, Some(&final_out));
             let result_bytes: usize = reply_bodies(&std::fs::read(&final_out).unwrap())
                 .iter()
                 .map(Vec::len)
                 .sum();
-            let line = |path, t, a, e| Line {
-                stream: stream.clone(),
-                path,
-                rows: n,
-                bytes,
-                t,
-                a,
-                e,
-            };
-            line("(a) bare csv ByteRecord parse", a, a, e).print();
-            line("(e) read + memchr newlines", e, a, e).print();
-            line("whole process", t, a, e).print();
-            if let Some(shipped) = &shipped {
-                let s = best(reps, || whole_process(shipped, &file, Some(&shipped_out)));
-                line("whole process, shipped static musl build", s, a, e).print();
-            }
-
-            // The map phase, then the reduce over its partial rows.
             {
-                let mut w = io::BufWriter::new(File::create(&partials).unwrap());
+                let mut w = io::BufWriter::new(File::create(&map_in).unwrap());
                 data.write_stream(&["phase=map"], 1, &mut w).unwrap();
                 w.flush().unwrap();
             }
-            let m = best(reps, || whole_process(&bin, &partials, Some(&map_out)));
-            line("whole process, phase=map", m, a, e).print();
+            whole_process(&bin, &map_in, Some(&map_out));
             let bodies: Vec<Vec<u8>> = reply_bodies(&std::fs::read(&map_out).unwrap())
                 .into_iter()
                 .skip(1)
@@ -1057,21 +1041,93 @@ fn main() {
                 write_stream(mode, &bodies, &[], 1, &mut w).unwrap();
                 w.flush().unwrap();
             }
-            let ra = best(reps, || {
-                std::hint::black_box(bare_csv(&bodies));
-            });
-            let re = best(reps, || {
-                std::hint::black_box(read_newlines(&partials));
-            });
-            let r = best(reps, || whole_process(&bin, &partials, Some(&final_out)));
+
+            // Then every measurement once per round, round after round, so
+            // a burst of load on this shared machine spoils one repetition
+            // of each rather than all repetitions of one.
+            let mut runs: Vec<Run> = vec![
+                (
+                    "a",
+                    Box::new(|| {
+                        std::hint::black_box(bare_csv(&data.bodies));
+                    }),
+                ),
+                (
+                    "e",
+                    Box::new(|| {
+                        std::hint::black_box(read_newlines(&file));
+                    }),
+                ),
+                (
+                    "whole",
+                    Box::new(|| whole_process(&bin, &file, Some(&final_out))),
+                ),
+                (
+                    "map",
+                    Box::new(|| whole_process(&bin, &map_in, Some(&map_out))),
+                ),
+                (
+                    "ra",
+                    Box::new(|| {
+                        std::hint::black_box(bare_csv(&bodies));
+                    }),
+                ),
+                (
+                    "re",
+                    Box::new(|| {
+                        std::hint::black_box(read_newlines(&partials));
+                    }),
+                ),
+                (
+                    "reduce",
+                    Box::new(|| whole_process(&bin, &partials, Some(&reduce_out))),
+                ),
+            ];
+            if let Some(shipped) = &shipped {
+                runs.push((
+                    "shipped",
+                    Box::new(|| whole_process(shipped, &file, Some(&shipped_out))),
+                ));
+            }
+            let times = rounds(reps, &mut runs);
+            let time = |what: &str| {
+                times
+                    .iter()
+                    .find(|(n, _)| *n == what)
+                    .map(|(_, t)| *t)
+                    .unwrap()
+            };
+            let (a, e) = (time("a"), time("e"));
+            let line = |path, t, a, e| Line {
+                stream: stream.clone(),
+                path,
+                rows: n,
+                bytes,
+                t,
+                a,
+                e,
+            };
+            line("(a) bare csv ByteRecord parse", a, a, e).print();
+            line("(e) read + memchr newlines", e, a, e).print();
+            line("whole process", time("whole"), a, e).print();
+            if shipped.is_some() {
+                line(
+                    "whole process, shipped static musl build",
+                    time("shipped"),
+                    a,
+                    e,
+                )
+                .print();
+            }
+            line("whole process, phase=map", time("map"), a, e).print();
             Line {
                 stream: format!("{name} partials ({partial_rows} rows)"),
                 path: "whole process, reduce over the map's partials",
                 rows: partial_rows,
                 bytes: bodies.iter().map(Vec::len).sum(),
-                t: r,
-                a: ra,
-                e: re,
+                t: time("reduce"),
+                a: time("ra"),
+                e: time("re"),
             }
             .print();
 
