@@ -1,4 +1,4 @@
-//! Short byte copies and comparisons done inline, for the hot paths where the static musl build's `memcpy` and `memcmp` cost the most.
+//! Byte helpers for the hot paths: short copies and comparisons done inline (the static musl build's `memcpy` and `memcmp` are slow), and the prefetch hint.
 //!
 //! The shipped Linux binaries link musl statically. Its `memcpy` starts a
 //! `rep movsq` for every call and its `memcmp` walks byte by byte, so the
@@ -8,8 +8,8 @@
 //! compiler turns into plain loads and stores, and leave long ones to the
 //! library. They are no slower under glibc.
 //!
-//! Also here: [`prefetch`], the cache hint for reading memory in an order
-//! the hardware cannot guess.
+//! [`prefetch`] is the cache hint for memory read in an order the hardware
+//! cannot guess: sorted output, and the group table's slots.
 
 use std::cmp::Ordering;
 
