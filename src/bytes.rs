@@ -1,4 +1,4 @@
-//! Byte helpers for the hot paths: short copies and comparisons done inline (the static musl build's `memcpy` and `memcmp` are slow), and the prefetch hint.
+//! Byte helpers for the hot paths: short copies and comparisons done inline (the static musl build's `memcpy` and `memcmp` are slow), word-at-a-time byte scans, and the prefetch hint.
 //!
 //! The shipped Linux binaries link musl statically. Its `memcpy` starts a
 //! `rep movsq` for every call and its `memcmp` walks byte by byte, so the
@@ -83,7 +83,6 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
     let (a, b) = (&a[..n], &b[..n]);
     let mut i = 0;
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        let word = |c: &[u8]| u64::from_le_bytes(*first::<8>(c));
         let diff = word(x) ^ word(y);
         if diff != 0 {
             return i + (diff.trailing_zeros() / 8) as usize;
@@ -95,6 +94,48 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
         .zip(&b[i..])
         .take_while(|(x, y)| x == y)
         .count()
+}
+
+/// Eight bytes (of at least that many) as a little-endian word.
+#[inline]
+fn word(c: &[u8]) -> u64 {
+    u64::from_le_bytes(*first::<8>(c))
+}
+
+/// Each byte's lowest bit, for the word-at-a-time byte tests.
+const ONES: u64 = u64::MAX / 255;
+
+/// Whether `v` holds a byte below `limit` (at most 128), eight bytes at a
+/// time: the exact has-less-than test on each word.
+#[inline]
+pub(crate) fn has_byte_below(v: &[u8], limit: u8) -> bool {
+    let mut words = v.chunks_exact(8);
+    for w in &mut words {
+        let w = word(w);
+        if w.wrapping_sub(ONES * u64::from(limit)) & !w & (ONES << 7) != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < limit)
+}
+
+/// The index of the first NUL byte of `v` (its length when there is none),
+/// eight bytes at a time: in a little-endian word, the lowest bit the
+/// has-zero-byte test sets is exact.
+#[inline]
+pub(crate) fn first_nul(v: &[u8]) -> usize {
+    let mut words = v.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let w = word(w);
+        let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
+        if zero != 0 {
+            return at + (zero.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rem = words.remainder();
+    at + rem.iter().position(|&b| b == 0).unwrap_or(rem.len())
 }
 
 /// `a == b`, eight bytes at a time.
@@ -127,6 +168,16 @@ mod tests {
             let mut want = head;
             want.extend_from_slice(&v);
             prop_assert_eq!(out, want);
+        }
+
+        #[test]
+        fn has_byte_below_is_the_bytewise_rule(v in proptest::collection::vec(any::<u8>(), 0..40), limit in 0u8..=128) {
+            prop_assert_eq!(has_byte_below(&v, limit), v.iter().any(|&b| b < limit));
+        }
+
+        #[test]
+        fn first_nul_is_the_first_zero_byte(v in proptest::collection::vec(0u8..3, 0..40)) {
+            prop_assert_eq!(first_nul(&v), v.iter().position(|&b| b == 0).unwrap_or(v.len()));
         }
 
         #[test]

@@ -15,7 +15,7 @@
 //! - [`command`]: the connection to splunkd: getinfo to a plan, execute bodies through one
 //!   [`command::Sink`] into the engine, `record=t` as a tee; the one place errors become replies.
 //! - [`offline`]: `run` over event files (CSV, JSON lines, Sysmon XML), `replay` and `demo`.
-//! - `bytes`: short copies and comparisons kept inline (for the static musl build), and the prefetch hint.
+//! - `bytes`: short copies, comparisons and byte scans kept inline (for the static musl build), and the prefetch hint.
 //! - [`cli`]: the offline subcommands (`run`, `replay`, `demo`); the protocol starts at [`command::serve`].
 
 pub mod body;

@@ -307,13 +307,9 @@ impl Groups {
             Some(at) if self.groups.len() * 2 <= self.slots.len() => {
                 self.slots[at] = tag | u64::from(n);
             }
-            _ => {
-                if self.groups.len() * 2 > self.slots.len() {
-                    self.grow();
-                } else {
-                    self.place(key.hash, n);
-                }
-            }
+            // No table yet, or past half full: the new table places this
+            // group with the others.
+            _ => self.grow(),
         }
         Ok(false)
     }
@@ -365,7 +361,7 @@ impl Groups {
     }
 }
 
-/// How many groups ahead [`Sorted::keys_cells`] touches keys.
+/// How many groups ahead [`Sorted::keys_cells`] prefetches keys.
 const AHEAD: usize = 16;
 
 /// Groups in output order, taken out of a [`Groups`] table.
@@ -554,7 +550,9 @@ pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
         }
         None => key.push(TEXT),
     }
-    if !has_byte_below(value, b'-') {
+    // Every byte that makes a cell more than a copy (NUL, quote, comma, line
+    // breaks, the whitespace of padding) is below `-`.
+    if !bytes::has_byte_below(value, b'-') {
         // No byte below `-`: no NUL, nothing to quote, no padding.
         bytes::extend(key, value);
         key.extend_from_slice(&[0, 0]);
@@ -582,20 +580,26 @@ pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
     }
 }
 
-/// Whether `value` holds a byte below `limit` (at most 128), eight bytes at
-/// a time: the exact has-less-than test on each word. Every byte that
-/// makes a cell more than a copy (NUL, quote, comma, line breaks, the
-/// whitespace of padding) is below `-`.
-fn has_byte_below(value: &[u8], limit: u8) -> bool {
-    const ONES: u64 = u64::MAX / 255;
-    let mut words = value.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        if w.wrapping_sub(ONES * u64::from(limit)) & !w & (ONES << 7) != 0 {
-            return true;
-        }
+/// The most bytes [`encode_value`] appends for a value of `len` bytes: the
+/// class byte, a number's eight, every byte escaped, the terminator.
+pub(crate) const fn max_encoded_len(len: usize) -> usize {
+    1 + 8 + 2 * len + 2
+}
+
+/// Appends a tuple to an encoded key, value by value with
+/// [`encode_value`], and returns what [`Groups::add_with`] asks of an
+/// encoder: the values' CSV length and which are written as they are.
+pub(crate) fn encode_key<'v>(
+    key: &mut Vec<u8>,
+    values: impl IntoIterator<Item = &'v [u8]>,
+) -> (usize, Cells) {
+    let (mut csv, mut cells) = (0, Cells::PLAIN);
+    for (n, v) in values.into_iter().enumerate() {
+        let e = encode_value(key, v);
+        csv += e.csv_len;
+        cells.set(n, e.plain);
     }
-    words.remainder().iter().any(|&b| b < limit)
+    (csv, cells)
 }
 
 /// The values of an encoded key, in order (borrowed unless a value holds
@@ -636,7 +640,7 @@ pub(crate) fn write_key_csv(out: &mut Vec<u8>, key: &[u8], cells: Cells) {
             } else {
                 value
             };
-            let end = first_nul(value);
+            let end = bytes::first_nul(value);
             bytes::extend(out, &value[..end]);
             out.push(b',');
             rest = value.get(end + 2..).unwrap_or(&[]);
@@ -650,25 +654,6 @@ pub(crate) fn write_key_csv(out: &mut Vec<u8>, key: &[u8], cells: Cells) {
         }
         i += 1;
     }
-}
-
-/// The index of the first NUL byte (the length when there is none), eight
-/// bytes at a time: in a little-endian word, the lowest bit the
-/// has-zero-byte test sets is exact.
-fn first_nul(value: &[u8]) -> usize {
-    const ONES: u64 = u64::MAX / 255;
-    let mut words = value.chunks_exact(8);
-    let mut at = 0;
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
-        if zero != 0 {
-            return at + (zero.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    let rem = words.remainder();
-    at + rem.iter().position(|&b| b == 0).unwrap_or(rem.len())
 }
 
 /// Writes `value` as one CSV cell: quoted when it holds a comma, quote or
@@ -900,13 +885,7 @@ mod tests {
 
     fn add<P: AsRef<[u8]>>(g: &mut Groups, parts: &[P], acc: &Acc) -> Result<(), GroupLimit> {
         let mut k = Vec::new();
-        let mut cells = Cells::PLAIN;
-        let mut csv = 0;
-        for (i, p) in parts.iter().enumerate() {
-            let e = encode_value(&mut k, p.as_ref());
-            csv += e.csv_len;
-            cells.set(i, e.plain);
-        }
+        let (csv, cells) = encode_key(&mut k, parts.iter().map(AsRef::as_ref));
         g.add(&k, csv, cells, acc)
     }
 
@@ -983,12 +962,9 @@ mod tests {
                 1..6,
             ),
         ) {
-            let (mut key, mut cells, mut csv) = (Vec::new(), Cells::PLAIN, 0);
-            for (i, v) in values.iter().enumerate() {
-                let e = encode_value(&mut key, v);
-                csv += e.csv_len;
-                cells.set(i, e.plain);
-            }
+            let mut key = Vec::new();
+            let (csv, cells) = encode_key(&mut key, values.iter().map(Vec::as_slice));
+            prop_assert!(key.len() <= values.iter().map(|v| max_encoded_len(v.len())).sum());
             let decoded: Vec<Vec<u8>> = KeyValues { rest: &key }.map(Cow::into_owned).collect();
             prop_assert_eq!(&decoded, &values);
             let mut want = Vec::new();
@@ -1000,11 +976,6 @@ mod tests {
             write_key_csv(&mut got, &key, cells);
             prop_assert_eq!(got.len(), csv);
             prop_assert_eq!(got, want);
-        }
-
-        #[test]
-        fn has_byte_below_is_the_bytewise_rule(v in prop::collection::vec(any::<u8>(), 0..40), limit in 0u8..=128) {
-            prop_assert_eq!(has_byte_below(&v, limit), v.iter().any(|&b| b < limit));
         }
 
         #[test]

@@ -34,7 +34,7 @@ use std::fmt;
 
 use regex::bytes::Regex;
 
-use aggregate::encode_value;
+use aggregate::{encode_key, max_encoded_len};
 
 /// How rows are read: raw events or pre-aggregated `stats`/`tstats` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -687,7 +687,7 @@ impl Engine {
         // Refuse before building keys whose sizes alone would pass the cap.
         let widest: usize = values
             .iter()
-            .map(|v| 11 + 2 * v.iter().map(<[u8]>::len).max().unwrap_or(0))
+            .map(|v| max_encoded_len(v.iter().map(<[u8]>::len).max().unwrap_or(0)))
             .sum();
         if widest.saturating_mul(total) > MAX_GROUP_KEY_BYTES {
             return Err(Error::GroupsTooLarge {
@@ -698,13 +698,7 @@ impl Engine {
         let index = &mut index[..values.len()];
         for _ in 0..total {
             let encode = |key: &mut Vec<u8>| {
-                let (mut csv, mut cells) = (0, Cells::PLAIN);
-                for (n, (v, &i)) in values.iter().zip(index.iter()).enumerate() {
-                    let e = encode_value(key, v.nth(i));
-                    csv += e.csv_len;
-                    cells.set(n, e.plain);
-                }
-                (csv, cells)
+                encode_key(key, values.iter().zip(index.iter()).map(|(v, &i)| v.nth(i)))
             };
             self.groups
                 .add_with(encode, acc)
