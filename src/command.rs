@@ -140,7 +140,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             self.start_recording(target, &mut plan.reply);
         }
         self.send(&plan.reply, b"")?;
-        let mut execute = Execute::new(plan.engine, plan.phase, plan.warn);
+        let mut execute = Execute::new(plan.engine, plan.phase, plan.threads, plan.warn);
         loop {
             let more = self
                 .reader

@@ -18,6 +18,9 @@ pub(crate) const MAX_ERRORS: usize = 20;
 /// The largest `max_groups` accepted.
 pub(crate) const MAX_MAX_GROUPS: usize = 100_000_000;
 
+/// The most `threads` accepted.
+pub(crate) const MAX_THREADS: usize = 16;
+
 /// Which side of the map/reduce split this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -38,6 +41,8 @@ pub struct Options {
     pub(crate) distributed: bool,
     /// Record the session's bytes into the dispatch directory.
     pub record: bool,
+    /// Threads that decode and aggregate the rows of each request.
+    pub(crate) threads: usize,
     /// The options as the user wrote them (name, value), in order, without
     /// `phase`: the map phase gets the same ones.
     pub(crate) given: Vec<(String, String)>,
@@ -97,7 +102,7 @@ pub struct OptionSpec {
 /// searchbnf.conf document the same names, values and defaults; a test keeps
 /// them in step. Adding an option is one entry here and its field in
 /// [`Config`] (or [`Options`]).
-pub const OPTIONS: [OptionSpec; 12] = [
+pub const OPTIONS: [OptionSpec; 13] = [
     OptionSpec {
         name: "mode",
         kind: Kind::Choice(&[
@@ -217,6 +222,18 @@ pub const OPTIONS: [OptionSpec; 12] = [
         only: None,
     },
     OptionSpec {
+        name: "threads",
+        kind: Kind::Count {
+            min: 1,
+            max: MAX_THREADS,
+            set: |d, n| d.threads = n,
+        },
+        default: Some("2"),
+        help: "threads that decode and aggregate each request's rows",
+        offline: false,
+        only: None,
+    },
+    OptionSpec {
         name: "record",
         kind: Kind::Bool(|d, b| d.record = b),
         default: Some("f"),
@@ -245,6 +262,7 @@ pub struct Draft {
     phase: Phase,
     distributed: bool,
     record: bool,
+    threads: usize,
     tz: Option<TimeZone>,
     timeformat: Option<String>,
 }
@@ -352,7 +370,7 @@ impl fmt::Display for Problem {
             ),
             Problem::NotOffline { name } => write!(
                 f,
-                "option {name} concerns splunkd (map/reduce, recording) and has no meaning offline"
+                "option {name} concerns splunkd (map/reduce, recording, threads) and has no meaning offline"
             ),
         }
     }
@@ -607,6 +625,7 @@ impl Options {
             phase: Phase::Reduce,
             distributed: true,
             record: false,
+            threads: 1,
             tz: None,
             timeformat: None,
         };
@@ -671,6 +690,7 @@ impl Options {
             phase: draft.phase,
             distributed: draft.distributed,
             record: draft.record,
+            threads: draft.threads,
             given: given
                 .into_iter()
                 .filter(|(s, _)| s.name != "phase")

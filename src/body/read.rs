@@ -7,7 +7,7 @@ use regex::bytes::Regex;
 
 use super::decode::{next_record, Fields, Record};
 use super::mv::decode_mv;
-use super::split::{count_from, record_end};
+use super::split::{count_from, quotes_odd, record_end};
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
 use crate::detect::{Row, Schema, Values};
 
@@ -318,14 +318,30 @@ pub(crate) fn holding_first_error<'a, E>(
 /// does not grow with the body. Feeding never fails: a malformed record
 /// stops the decoding, and the error surfaces in [`BodyReader::finish`],
 /// exactly as a whole-body read reports it.
+///
+/// The buffered records can also be split into stretches, each decoded by
+/// its own [`Decoder`] on its own thread ([`BodyReader::process_split`]);
+/// their counts and first error are then folded back in row order.
 #[derive(Debug)]
 pub struct BodyReader {
-    needle: Needle,
-    bypass: Option<String>,
     buf: Vec<u8>,
     /// `buf[..end]` holds bytes not yet processed; it starts a record.
     end: usize,
     carry: Carry,
+    /// The decoder of the records this reader processes itself.
+    decoder: Decoder,
+    /// The decoders of the stretches [`BodyReader::process_split`] hands out.
+    helpers: Vec<Decoder>,
+}
+
+/// Files the records of one body: maps the header, decodes and hands on the
+/// records the needle is found in (every record under the bypass column),
+/// counts the others. Given the header's mapping, any stretch of complete
+/// records can be filed by a decoder of its own.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    needle: Needle,
+    bypass: Option<String>,
     record: Fields,
     /// The fields and column names of the body being read.
     schema: Schema,
@@ -338,6 +354,24 @@ pub struct BodyReader {
     /// (`None` with `stopped`) the sink's refusal.
     failed: Option<Error>,
     stopped: bool,
+}
+
+/// One stretch of complete records handed out by
+/// [`BodyReader::process_split`], with the decoder that files it.
+#[derive(Debug)]
+pub(crate) struct Piece<'a> {
+    decoder: &'a mut Decoder,
+    text: &'a [u8],
+    carry: Carry,
+    /// Where the unfinished record at the end starts, once run.
+    done: usize,
+}
+
+impl Piece<'_> {
+    /// Files the stretch's records, handing decoded rows to `row`.
+    pub(crate) fn run(&mut self, row: &mut RowSink<'_>) {
+        (self.done, self.carry) = self.decoder.process(self.text, self.carry, row);
+    }
 }
 
 impl BodyReader {
@@ -361,18 +395,21 @@ impl BodyReader {
             }))
         };
         BodyReader {
-            needle,
-            bypass: bypass.map(str::to_string),
             buf: Vec::new(),
             end: 0,
             carry: Carry::default(),
-            record: Fields::default(),
-            schema: Schema::from_fields(&[], &[]),
-            columns: None,
-            decode_all: false,
-            counts: BodyCounts::default(),
-            failed: None,
-            stopped: false,
+            decoder: Decoder {
+                needle,
+                bypass: bypass.map(str::to_string),
+                record: Fields::default(),
+                schema: Schema::from_fields(&[], &[]),
+                columns: None,
+                decode_all: false,
+                counts: BodyCounts::default(),
+                failed: None,
+                stopped: false,
+            },
+            helpers: Vec::new(),
         }
     }
 
@@ -405,8 +442,8 @@ impl BodyReader {
 
     /// Starts a new body read by `schema`, forgetting anything fed before.
     pub(crate) fn begin(&mut self, schema: &Schema) {
-        if self.schema != *schema {
-            self.schema = schema.clone();
+        if self.decoder.schema != *schema {
+            self.decoder.schema = schema.clone();
         }
         self.reset();
     }
@@ -415,23 +452,27 @@ impl BodyReader {
     fn reset(&mut self) {
         self.end = 0;
         self.carry = Carry::default();
-        self.columns = None;
-        self.decode_all = false;
-        self.counts = BodyCounts::default();
-        self.failed = None;
-        self.stopped = false;
+        self.decoder.reset();
     }
 
     /// Feeds the next piece of the body; pieces may split a record, a line
     /// end or the needle anywhere. Rows completed by it go to `row`.
     pub(crate) fn feed(&mut self, mut piece: &[u8], row: &mut RowSink<'_>) {
         while !piece.is_empty() {
-            let room = self.room();
-            let n = room.len().min(piece.len());
-            room[..n].copy_from_slice(&piece[..n]);
-            self.filled(n, row);
+            let n = self.copy_in(piece);
+            self.process_buffered(row);
             piece = &piece[n..];
         }
+    }
+
+    /// Copies as much of `piece` as the free end of the buffer takes, to be
+    /// processed later; returns how much.
+    pub(crate) fn copy_in(&mut self, piece: &[u8]) -> usize {
+        let room = self.room();
+        let n = room.len().min(piece.len());
+        room[..n].copy_from_slice(&piece[..n]);
+        self.end += n;
+        n
     }
 
     /// Reads the rest of the body from `src` (until it returns 0) straight
@@ -445,14 +486,35 @@ impl BodyReader {
         src: &mut dyn Read,
         row: &mut RowSink<'_>,
     ) -> io::Result<()> {
+        while self.read_more(src)? {
+            self.process_buffered(row);
+        }
+        Ok(())
+    }
+
+    /// Reads once from `src` into the free end of the buffer, to be
+    /// processed later; false at the end of `src`.
+    ///
+    /// # Errors
+    ///
+    /// A read error other than `Interrupted`.
+    pub(crate) fn read_more(&mut self, src: &mut dyn Read) -> io::Result<bool> {
         loop {
             match src.read(self.room()) {
-                Ok(0) => return Ok(()),
-                Ok(n) => self.filled(n, row),
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Bytes in the buffer not processed yet.
+    pub(crate) fn buffered(&self) -> usize {
+        self.end
     }
 
     /// The free end of the buffer, at least [`MIN_READ`] bytes.
@@ -464,33 +526,206 @@ impl BodyReader {
         &mut self.buf[self.end..]
     }
 
-    /// `n` more bytes are in the buffer: processes every complete record,
-    /// then rolls the unfinished one to the front.
-    fn filled(&mut self, n: usize, row: &mut RowSink<'_>) {
-        self.end += n;
+    /// Processes the complete records buffered so far on this thread.
+    pub(crate) fn process_buffered(&mut self, row: &mut RowSink<'_>) {
         let done = self.process(row);
+        self.consume(done);
+    }
+
+    /// Rolls the bytes after the first `done` to the front.
+    fn consume(&mut self, done: usize) {
         if done > 0 {
             self.buf.copy_within(done..self.end, 0);
             self.end -= done;
         }
     }
 
-    /// The one loop over the buffer: walks the complete records of
-    /// `buf[..end]`, filing the header, the records a needle match starts
-    /// in (every record, under the bypass column) and counting the others,
-    /// and returns where the unfinished last record starts. Past the header,
-    /// the records before each match are only counted, in one pass.
+    /// Processes the complete records of `buf[..end]` with this reader's
+    /// own decoder; returns where the unfinished last record starts.
     fn process(&mut self, row: &mut RowSink<'_>) -> usize {
-        // The buffer is moved out (a pointer swap) while its records are
-        // filed, so that filing may borrow the reader.
+        let (done, carry) = self.decoder.process(&self.buf[..self.end], self.carry, row);
+        self.carry = carry;
+        done
+    }
+
+    /// Processes the complete records in the buffer as `parts` stretches of
+    /// about equal size, split where records start: `work` gets them in
+    /// order and runs each (on a thread of its own, say; the first on this
+    /// reader's own decoder). Their counts and their first stop (an error or
+    /// a refusal), in row order, are then this reader's, and the unfinished
+    /// tail is rolled to the front.
+    ///
+    /// The header is filed first, here. A stretch decoded after a stretch
+    /// before it stopped is disregarded, as a serial read would never have
+    /// reached it; its rows may already be in its sink.
+    pub(crate) fn process_split(&mut self, parts: usize, work: impl FnOnce(&mut [Piece<'_>])) {
         let buf = std::mem::take(&mut self.buf);
         let text = &buf[..self.end];
+        let mut start = 0;
+        let mut carry = self.carry;
+        if self.decoder.columns.is_none() {
+            (start, carry) = self.decoder.process_header(text, carry);
+        }
+        let mut bounds = vec![start];
+        if self.decoder.columns.is_some() && !self.decoder.stopped {
+            let len = text.len() - start;
+            for i in 1..parts {
+                let from = *bounds.last().expect("bounds start with the first stretch");
+                let target = (start + len / parts * i).max(from);
+                let mut odd = quotes_odd(&text[from..target]);
+                match record_end(text, target, &mut odd) {
+                    Some(end) if end < text.len() => bounds.push(end),
+                    _ => break,
+                }
+            }
+        }
+        let decoder = &self.decoder;
+        self.helpers
+            .resize_with(bounds.len() - 1, || decoder.helper());
+        for helper in &mut self.helpers {
+            helper.adopt(&self.decoder);
+        }
+        let done = {
+            let decoders = std::iter::once(&mut self.decoder).chain(&mut self.helpers);
+            let mut pieces: Vec<Piece<'_>> = decoders
+                .zip(bounds.iter().enumerate())
+                .map(|(decoder, (i, &from))| {
+                    let to = bounds.get(i + 1).copied().unwrap_or(text.len());
+                    Piece {
+                        decoder,
+                        text: &text[from..to],
+                        carry: if i == 0 { carry } else { Carry::default() },
+                        done: 0,
+                    }
+                })
+                .collect();
+            work(&mut pieces);
+            let last = pieces.last().expect("there is always a first stretch");
+            self.carry = last.carry;
+            bounds.last().expect("as many bounds as pieces") + last.done
+        };
+        for helper in &mut self.helpers {
+            self.decoder.fold(helper);
+        }
+        self.buf = buf;
+        self.consume(done);
+    }
+
+    /// Ends the body fed since [`BodyReader::begin`]: files its last record
+    /// (no final newline, or a quote left open) and says what the body
+    /// held. The reader is ready for the next body of the same schema.
+    ///
+    /// # Errors
+    ///
+    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`].
+    pub(crate) fn finish(&mut self, row: &mut RowSink<'_>) -> Result<BodyCounts, Error> {
+        let tail = &self.buf[..self.end];
+        if !tail.is_empty() {
+            let d = &mut self.decoder;
+            let hit = self.carry.hit || d.needle.is_match(tail);
+            d.file(tail, hit, row);
+        }
+        let counts = self.decoder.counts;
+        let failed = self.decoder.failed.take();
+        self.reset();
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(counts),
+        }
+    }
+}
+
+impl Decoder {
+    /// Forgets the body filed so far, keeping the schema.
+    fn reset(&mut self) {
+        self.columns = None;
+        self.decode_all = false;
+        self.counts = BodyCounts::default();
+        self.failed = None;
+        self.stopped = false;
+    }
+
+    /// A decoder for stretches of the bodies this one files.
+    fn helper(&self) -> Decoder {
+        Decoder {
+            needle: self.needle.clone(),
+            bypass: self.bypass.clone(),
+            record: Fields::default(),
+            schema: self.schema.clone(),
+            columns: None,
+            decode_all: false,
+            counts: BodyCounts::default(),
+            failed: None,
+            stopped: false,
+        }
+    }
+
+    /// Takes on `main`'s header mapping, to file a stretch of the same body
+    /// from scratch.
+    fn adopt(&mut self, main: &Decoder) {
+        if self.schema != main.schema {
+            self.schema = main.schema.clone();
+        }
+        self.columns.clone_from(&main.columns);
+        self.decode_all = main.decode_all;
+        self.counts = BodyCounts::default();
+        self.failed = None;
+        self.stopped = false;
+    }
+
+    /// Adds the counts of `later`, which filed the stretch after the ones
+    /// counted so far, and its stop, unless this one stopped first; its
+    /// error's record is renumbered from the body's start.
+    fn fold(&mut self, later: &mut Decoder) {
+        if self.stopped {
+            return;
+        }
+        if let Some(mut e) = later.failed.take() {
+            e.record += self.counts.decoded;
+            self.failed = Some(e);
+        }
+        self.stopped = later.stopped;
+        let c = later.counts;
+        self.counts.skipped += c.skipped;
+        self.counts.decoded += c.decoded;
+        self.counts.ragged += c.ragged;
+    }
+
+    /// Files the header, the first record of `text` (which starts the body
+    /// and was looked at as `carry` says) that is not a blank line, when it
+    /// is complete; returns where the records after it start, and the carry
+    /// for what follows.
+    fn process_header(&mut self, text: &[u8], carry: Carry) -> (usize, Carry) {
+        let (mut start, mut scanned, mut odd) = (0, carry.scanned, carry.odd);
+        let mut none = |_: &CsvRow<'_>| true;
+        while self.columns.is_none() {
+            let Some(end) = record_end(text, scanned, &mut odd) else {
+                let carry = Carry {
+                    scanned: text.len() - start,
+                    odd,
+                    ..Carry::default()
+                };
+                return (start, carry);
+            };
+            self.file(&text[start..end], false, &mut none);
+            (start, scanned, odd) = (end, end, false);
+        }
+        (start, Carry::default())
+    }
+
+    /// The one loop over a stretch of text that starts a record: walks its
+    /// complete records, filing the header, the records a needle match
+    /// starts in (every record, under the bypass column) and counting the
+    /// others, and returns where the unfinished last record starts, with
+    /// how far it has been looked at. Past the header, the records before
+    /// each match are only counted, in one pass.
+    fn process(&mut self, text: &[u8], carry: Carry, row: &mut RowSink<'_>) -> (usize, Carry) {
         let Carry {
             mut scanned,
             mut odd,
             mut hit,
             mut search,
-        } = self.carry;
+        } = carry;
         let mut pos = 0;
         loop {
             let every = self.columns.is_none() || self.decode_all;
@@ -522,14 +757,13 @@ impl BodyReader {
             self.file(&text[pos..end], hit, row);
             (pos, scanned, odd, hit, search) = (end, end, false, false, end);
         }
-        self.carry = Carry {
+        let carry = Carry {
             scanned: scanned - pos,
             odd,
             hit,
             search: search.saturating_sub(pos),
         };
-        self.buf = buf;
-        pos
+        (pos, carry)
     }
 
     /// Files one complete record: the header, a kept record (a needle
@@ -587,30 +821,6 @@ impl BodyReader {
             }
             self.counts.decoded += 1;
             self.stopped = !row(&CsvRow { columns, record });
-        }
-    }
-
-    /// Ends the body fed since [`BodyReader::begin`]: files its last record
-    /// (no final newline, or a quote left open) and says what the body
-    /// held. The reader is ready for the next body of the same schema.
-    ///
-    /// # Errors
-    ///
-    /// Malformed CSV or a field over [`MAX_FIELD_BYTES`].
-    pub(crate) fn finish(&mut self, row: &mut RowSink<'_>) -> Result<BodyCounts, Error> {
-        let buf = std::mem::take(&mut self.buf);
-        let tail = &buf[..self.end];
-        if !tail.is_empty() {
-            let hit = self.carry.hit || self.needle.is_match(tail);
-            self.file(tail, hit, row);
-        }
-        self.buf = buf;
-        let counts = self.counts;
-        let failed = self.failed.take();
-        self.reset();
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(counts),
         }
     }
 }

@@ -373,3 +373,85 @@ proptest::proptest! {
         proptest::prop_assert_eq!(scan.odd, odd);
     }
 }
+
+/// What [`read_pieces`] gives, read with the buffered records split into
+/// `parts` stretches whenever `window` bytes are buffered (and at the end),
+/// each stretch's rows collected on its own and put back in stretch order.
+fn read_split(
+    body: &[u8],
+    cuts: &[usize],
+    bypass: Option<&str>,
+    window: usize,
+    parts: usize,
+) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
+    let mut reader = BodyReader::new("regsvcs.exe", bypass);
+    let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c <= body.len()).collect();
+    cuts.push(0);
+    cuts.push(body.len());
+    cuts.sort_unstable();
+    let mut rows = Vec::new();
+    let split = |reader: &mut BodyReader, rows: &mut Vec<Vec<String>>| {
+        reader.process_split(parts, |pieces| {
+            for piece in pieces.iter_mut() {
+                piece.run(&mut |row| {
+                    rows.push(cells(row));
+                    true
+                });
+            }
+        });
+    };
+    reader.begin(&Schema::from_fields(&["a", "b"], &[]));
+    for w in cuts.windows(2) {
+        let mut piece = &body[w[0]..w[1]];
+        while !piece.is_empty() {
+            let n = reader.copy_in(piece);
+            piece = &piece[n..];
+            if reader.buffered() >= window {
+                split(&mut reader, &mut rows);
+            }
+        }
+    }
+    split(&mut reader, &mut rows);
+    let mut collect = |row: &CsvRow<'_>| {
+        rows.push(cells(row));
+        true
+    };
+    reader.process_buffered(&mut collect);
+    let counts = reader.finish(&mut collect)?;
+    Ok((counts, rows))
+}
+
+#[test]
+fn a_body_split_between_decoders_reads_like_the_whole_body() {
+    let body = b"a,b\r\n\"x\ny\",1\r\n\r\n\"Reg\nSvcs.exe\",2\n\"RegSvcs.EXE\n\"\"q\"\"\",3\r\nz,\"regsvcs.exe\"\nregsvcs.exe,4\n";
+    let whole = read_pieces(body, &[], None);
+    assert_eq!(whole.as_ref().map(|(_, rows)| rows.len()), Ok(3));
+    for window in 1..=body.len() {
+        for parts in 2..=4 {
+            assert_eq!(
+                read_split(body, &[], None, window, parts),
+                whole,
+                "window {window}, {parts} parts"
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn splitting_between_decoders_agrees_with_one_read(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec!["\"", "\n", "\r\n", "\r", ",", "a", "\"\"", "regsvcs.exe", "RegSvcs.Exe", "marker", "long field text "]),
+            0..80,
+        ),
+        cuts in proptest::collection::vec(0usize..400, 0..8),
+        bypass in proptest::bool::ANY,
+        window in 1usize..120,
+        threads in 2usize..5,
+    ) {
+        let text = parts.concat();
+        let bypass = bypass.then_some("marker");
+        let whole = read_pieces(text.as_bytes(), &[], bypass);
+        proptest::prop_assert_eq!(read_split(text.as_bytes(), &cuts, bypass, window, threads), whole);
+    }
+}

@@ -1,8 +1,9 @@
 //! The execute requests: each body through the one `Sink` into the engine, and each answer (rows, accounting, warnings) as a reply; no I/O.
 
 use std::io::{self, Read};
+use std::sync::{Mutex, PoisonError};
 
-use crate::body::{holding_first_error, BodyReader, CsvRow};
+use crate::body::{holding_first_error, BodyReader, CsvRow, Piece};
 use crate::detect::{Engine, Results, Stats};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
@@ -36,17 +37,67 @@ pub struct Sink {
     /// The engine's refusal of a row of the current body (a limit), held
     /// until the body ends; no later row of it reaches the engine.
     refused: Option<crate::detect::Error>,
+    /// The engines of the helper threads, one each: every window of
+    /// buffered records is split between this thread and them.
+    shards: Vec<Shard>,
+    /// Bytes buffered before a window is split (with helpers).
+    window: usize,
+    /// Split when this much is buffered: a window more than the unfinished
+    /// record left by the last split, so a record larger than a window is
+    /// not searched again on every read.
+    next_split: usize,
 }
 
+/// A helper thread's engine and its refusal of a row, as [`Sink`] holds its own.
+#[derive(Debug)]
+struct Shard {
+    engine: Engine,
+    refused: Option<crate::detect::Error>,
+}
+
+/// Bytes of records buffered before they are split between threads: a few
+/// MiB, so that a window stays in the last-level cache while it is decoded,
+/// and a window's thread start-ups (some tens of microseconds) are noise.
+const WINDOW: usize = 4 << 20;
+
+/// The least buffered at the end of a body that is still split between
+/// threads; less is decoded on this one.
+const MIN_SPLIT: usize = 256 << 10;
+
 impl Sink {
-    /// A sink into `engine`, read by the engine's schema.
+    /// A sink into `engine`, read by the engine's schema, on this thread alone.
     pub fn new(engine: Engine) -> Sink {
+        Sink::with_threads(engine, 1)
+    }
+
+    /// A sink into `engine` that decodes and aggregates on `threads`
+    /// threads (at least one: this one). Each helper thread fills an engine
+    /// of its own; they are merged into `engine` at the end of every body,
+    /// so the results, the accounting and the limits are as one thread's.
+    pub fn with_threads(engine: Engine, threads: usize) -> Sink {
+        let shards = (1..threads)
+            .map(|_| Shard {
+                engine: engine.shard(),
+                refused: None,
+            })
+            .collect();
         Sink {
             body: BodyReader::for_schema(engine.schema()),
             engine,
             ragged: 0,
             refused: None,
+            shards,
+            window: WINDOW,
+            next_split: WINDOW,
         }
+    }
+
+    /// Splits windows of `bytes` instead of [`WINDOW`] (tests split tiny bodies).
+    #[cfg(test)]
+    pub(crate) fn with_window(mut self, bytes: usize) -> Sink {
+        self.window = bytes.max(1);
+        self.next_split = self.window;
+        self
     }
 
     /// The row sink of the current body: each row into the engine, the
@@ -59,9 +110,19 @@ impl Sink {
     }
 
     /// Feeds the next piece of the current body; pieces may split anything.
-    pub(crate) fn feed(&mut self, piece: &[u8]) {
-        let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
-        self.body.feed(piece, &mut rows);
+    pub(crate) fn feed(&mut self, mut piece: &[u8]) {
+        if self.shards.is_empty() {
+            let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+            self.body.feed(piece, &mut rows);
+            return;
+        }
+        while !piece.is_empty() {
+            let n = self.body.copy_in(piece);
+            piece = &piece[n..];
+            if self.body.buffered() >= self.next_split {
+                self.split();
+            }
+        }
     }
 
     /// Reads the rest of the current body from `src`, straight into the
@@ -71,8 +132,50 @@ impl Sink {
     ///
     /// A read error; what was read before it stays fed.
     pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
-        let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
-        self.body.read_from(src, &mut rows)
+        if self.shards.is_empty() {
+            let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+            return self.body.read_from(src, &mut rows);
+        }
+        while self.body.read_more(src)? {
+            if self.body.buffered() >= self.next_split {
+                self.split();
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the buffered records on this thread and the helpers, each
+    /// taking a stretch into its own engine.
+    fn split(&mut self) {
+        let parts = self.shards.len() + 1;
+        let (engine, refused, shards) = (&mut self.engine, &mut self.refused, &mut self.shards);
+        self.body.process_split(parts, |pieces| {
+            let Some((first, rest)) = pieces.split_first_mut() else {
+                return;
+            };
+            // Each stretch is a job a helper takes; one whose thread cannot
+            // be started is taken by this thread instead.
+            let jobs: Vec<Mutex<Option<(&mut Piece<'_>, &mut Shard)>>> = (rest.iter_mut())
+                .zip(shards.iter_mut())
+                .map(|job| Mutex::new(Some(job)))
+                .collect();
+            let run = |job: &Mutex<Option<(&mut Piece<'_>, &mut Shard)>>| {
+                let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some((piece, shard)) = taken {
+                    piece.run(&mut Sink::rows(&mut shard.engine, &mut shard.refused));
+                }
+            };
+            std::thread::scope(|scope| {
+                for job in &jobs {
+                    let spawned = std::thread::Builder::new().spawn_scoped(scope, || run(job));
+                    if spawned.is_err() {
+                        run(job);
+                    }
+                }
+                first.run(&mut Sink::rows(engine, refused));
+            });
+        });
+        self.next_split = self.body.buffered() + self.window;
     }
 
     /// Ends the current body: its last rows go into the engine, and the
@@ -83,14 +186,29 @@ impl Sink {
     /// [`ErrorKind::Body`] for malformed CSV, [`ErrorKind::Engine`] for a
     /// limit the engine reached.
     pub(crate) fn end(&mut self) -> Result<(), Error> {
+        if !self.shards.is_empty() && self.body.buffered() >= MIN_SPLIT {
+            self.split();
+        }
         let counts = {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
+            if !self.shards.is_empty() {
+                self.body.process_buffered(&mut rows);
+            }
             self.body.finish(&mut rows)
         };
-        if let Some(e) = self.refused.take() {
+        self.next_split = self.window;
+        let refused =
+            (self.refused.take()).or_else(|| self.shards.iter_mut().find_map(|s| s.refused.take()));
+        for shard in &mut self.shards {
+            shard.refused = None;
+        }
+        if let Some(e) = refused {
             return Err(e.into());
         }
         let counts = counts?;
+        for shard in &mut self.shards {
+            self.engine.absorb(&mut shard.engine)?;
+        }
         self.engine.skip(counts.skipped);
         self.ragged += counts.ragged;
         Ok(())
@@ -142,10 +260,10 @@ pub(crate) struct Execute {
 }
 
 impl Execute {
-    /// A handler for the planned engine and phase.
-    pub fn new(engine: Engine, phase: Phase, warn: Option<String>) -> Execute {
+    /// A handler for the planned engine and phase, on `threads` threads.
+    pub fn new(engine: Engine, phase: Phase, threads: usize, warn: Option<String>) -> Execute {
         Execute {
-            sink: Sink::new(engine),
+            sink: Sink::with_threads(engine, threads),
             phase,
             warn,
         }
@@ -239,7 +357,7 @@ mod tests {
     fn handler(phase: Phase, max_groups: usize) -> Execute {
         let mut cfg = Config::new(Mode::Noargs, TimeRender::Epoch);
         cfg.max_groups = max_groups;
-        Execute::new(Engine::new(cfg), phase, None)
+        Execute::new(Engine::new(cfg), phase, 1, None)
     }
 
     fn feed(h: &mut Execute, bytes: &[u8]) {
@@ -319,5 +437,75 @@ mod tests {
                 action: Action::Getinfo
             }
         ));
+    }
+
+    /// A noargs body of `rows` (process_name, process, user, _time cells,
+    /// quoted where they need it), after a header.
+    fn noargs_body(rows: &[[&str; 4]]) -> Vec<u8> {
+        let mut body = b"process_name,process,user,_time\n".to_vec();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                crate::detect::csv_cell(&mut body, cell.as_bytes());
+            }
+            body.push(b'\n');
+        }
+        body
+    }
+
+    /// What a sink made of `bodies`, each fed in pieces cut at `cuts`: the
+    /// accounting, the ragged rows and the final table, or the first error.
+    fn sink_outcome(
+        mut sink: Sink,
+        bodies: &[Vec<u8>],
+        cuts: &[usize],
+    ) -> Result<(Stats, u64, crate::detect::Table), String> {
+        for body in bodies {
+            let mut at = 0;
+            for &cut in cuts.iter().filter(|&&c| c <= body.len()) {
+                if cut > at {
+                    sink.feed(&body[at..cut]);
+                    at = cut;
+                }
+            }
+            sink.feed(&body[at..]);
+            sink.end().map_err(|e| format!("{:?}", e.kind()))?;
+        }
+        Ok((
+            sink.stats().clone(),
+            sink.ragged(),
+            sink.results().to_table(),
+        ))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn threads_give_what_one_thread_gives(
+            rows in proptest::collection::vec(
+                proptest::array::uniform4(proptest::sample::select(vec![
+                    "RegSvcs.exe", "regsvcs.exe", "notepad.exe", "a\nRegSvcs.exe", "C:\\x\\RegSvcs.exe",
+                    "\"RegSvcs.exe\"", "RegSvcs.exe a", "u,1", "q\"r", "", "1", "2.5", "x",
+                ])),
+                0..60,
+            ),
+            split_at in 0usize..60,
+            cuts in proptest::collection::vec(0usize..3000, 0..6),
+            window in 1usize..400,
+            threads in 2usize..5,
+            max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
+        ) {
+            let split_at = split_at.min(rows.len());
+            let bodies = [noargs_body(&rows[..split_at]), noargs_body(&rows[split_at..])];
+            let engine = || {
+                let mut cfg = Config::new(Mode::Noargs, TimeRender::Epoch);
+                cfg.max_groups = max_groups;
+                Engine::new(cfg)
+            };
+            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts);
+            let many = Sink::with_threads(engine(), threads).with_window(window);
+            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts), one);
+        }
     }
 }

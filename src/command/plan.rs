@@ -16,6 +16,8 @@ pub(crate) struct Plan {
     pub(crate) engine: Engine,
     /// Map (partial rows per chunk) or reduce (the result at the end).
     pub(crate) phase: Phase,
+    /// Threads that decode and aggregate each request's rows.
+    pub(crate) threads: usize,
     /// Where to record this session, when `record=t` applies here.
     pub record: Option<Target>,
     /// A WARN held for the first execute reply.
@@ -99,6 +101,7 @@ impl Plan {
             reply,
             engine,
             phase: opts.phase,
+            threads: opts.threads,
             record,
             warn,
         })

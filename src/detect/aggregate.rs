@@ -314,6 +314,36 @@ impl Groups {
         Ok(false)
     }
 
+    /// Merges every group of `other` into this table, leaving `other` empty.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupLimit`] when the groups of both, counted once each, are over
+    /// a limit.
+    pub(crate) fn absorb(&mut self, other: &mut Groups) -> Result<(), GroupLimit> {
+        if let Some(key) = other.pending.take() {
+            // Waiting with room for it, as in `take_sorted`.
+            let settled = other.settle(key);
+            debug_assert!(settled.is_ok(), "a waiting key was refused");
+        }
+        if self.groups.is_empty() && self.pending.is_none() && self.limit == other.limit {
+            std::mem::swap(self, other);
+            return Ok(());
+        }
+        let arena = std::mem::take(&mut other.arena);
+        let groups = std::mem::take(&mut other.groups);
+        other.slots = Vec::new();
+        for g in &groups {
+            let key = &arena[g.start as usize..(g.start + g.len) as usize];
+            let encode = |to: &mut Vec<u8>| {
+                bytes::extend(to, key);
+                (g.csv_len as usize, g.cells)
+            };
+            self.add_with(encode, &g.acc)?;
+        }
+        Ok(())
+    }
+
     /// Removes `bytes` from the arena, moving any key encoded after them down.
     fn give_back(&mut self, bytes: std::ops::Range<usize>) {
         let len = bytes.len();

@@ -166,6 +166,19 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Stats) {
+        self.rows_in += other.rows_in;
+        self.rows_matched += other.rows_matched;
+        self.rows_filtered += other.rows_filtered;
+        self.rows_dropped_missing += other.rows_dropped_missing;
+        self.rows_dropped_regex += other.rows_dropped_regex;
+        self.rows_kept += other.rows_kept;
+        for (field, n) in &other.missing {
+            *self.missing.entry(field).or_default() += n;
+        }
+    }
+
     /// True when `rows_in = rows_kept + rows_filtered + rows_dropped_*`.
     /// [`Engine`] keeps it true by construction (one function counts every
     /// row); this is the check tests and fuzzers make.
@@ -411,6 +424,26 @@ impl Engine {
             unrenderable: 0,
             untimed: 0,
         }
+    }
+
+    /// An empty engine of the same configuration, to take a share of the
+    /// rows on another thread; [`Engine::absorb`] adds its groups and
+    /// accounting back.
+    pub(crate) fn shard(&self) -> Engine {
+        Engine::new(self.cfg.clone())
+    }
+
+    /// Adds `other`'s groups and accounting to this engine's, as if its rows
+    /// had been pushed here, and leaves `other` empty.
+    ///
+    /// # Errors
+    ///
+    /// A group limit, now counted over both tables' groups together.
+    pub(crate) fn absorb(&mut self, other: &mut Engine) -> Result<(), Error> {
+        self.stats.add(&std::mem::take(&mut other.stats));
+        self.unrenderable += std::mem::take(&mut other.unrenderable);
+        self.untimed += std::mem::take(&mut other.untimed);
+        self.groups.absorb(&mut other.groups).map_err(Error::from)
     }
 
     /// The configuration.
@@ -700,12 +733,7 @@ impl Engine {
             let encode = |key: &mut Vec<u8>| {
                 encode_key(key, values.iter().zip(index.iter()).map(|(v, &i)| v.nth(i)))
             };
-            self.groups
-                .add_with(encode, acc)
-                .map_err(|limit| match limit {
-                    GroupLimit::Count(limit) => Error::TooManyGroups { limit },
-                    GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
-                })?;
+            self.groups.add_with(encode, acc)?;
             // Odometer over the value lists: the cartesian product, no dedup.
             for (slot, v) in index.iter_mut().zip(values).rev() {
                 *slot += 1;
@@ -826,6 +854,15 @@ impl Engine {
         Some(format!(
             "{n} {exe} {noun} dropped because {what}; check the Sysmon add-on version and its CIM field extractions"
         ))
+    }
+}
+
+impl From<GroupLimit> for Error {
+    fn from(limit: GroupLimit) -> Error {
+        match limit {
+            GroupLimit::Count(limit) => Error::TooManyGroups { limit },
+            GroupLimit::Bytes(limit) => Error::GroupsTooLarge { limit },
+        }
     }
 }
 
