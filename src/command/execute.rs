@@ -3,8 +3,8 @@
 use std::io::{self, Read};
 use std::sync::{Mutex, PoisonError};
 
-use crate::body::{holding_first_error, BodyReader, CsvRow, Piece};
-use crate::detect::{Engine, Results, Stats};
+use crate::body::{holding_first_error, BodyReader, CsvRow};
+use crate::detect::{Engine, Results, Sorted, Stats, MAX_GROUP_KEY_BYTES};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
@@ -150,30 +150,15 @@ impl Sink {
         let parts = self.shards.len() + 1;
         let (engine, refused, shards) = (&mut self.engine, &mut self.refused, &mut self.shards);
         self.body.process_split(parts, |pieces| {
-            let Some((first, rest)) = pieces.split_first_mut() else {
-                return;
-            };
-            // Each stretch is a job a helper takes; one whose thread cannot
-            // be started is taken by this thread instead.
-            let jobs: Vec<Mutex<Option<(&mut Piece<'_>, &mut Shard)>>> = (rest.iter_mut())
-                .zip(shards.iter_mut())
-                .map(|job| Mutex::new(Some(job)))
-                .collect();
-            let run = |job: &Mutex<Option<(&mut Piece<'_>, &mut Shard)>>| {
-                let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
-                if let Some((piece, shard)) = taken {
-                    piece.run(&mut Sink::rows(&mut shard.engine, &mut shard.refused));
-                }
-            };
-            std::thread::scope(|scope| {
-                for job in &jobs {
-                    let spawned = std::thread::Builder::new().spawn_scoped(scope, || run(job));
-                    if spawned.is_err() {
-                        run(job);
-                    }
-                }
-                first.run(&mut Sink::rows(engine, refused));
-            });
+            let sinks = std::iter::once((engine, refused))
+                .chain(shards.iter_mut().map(|s| (&mut s.engine, &mut s.refused)));
+            let jobs = pieces
+                .iter_mut()
+                .zip(sinks)
+                .map(|(piece, (engine, refused))| {
+                    move || piece.run(&mut Sink::rows(engine, refused))
+                });
+            run_all(jobs.collect());
         });
         self.next_split = self.body.buffered() + self.window;
     }
@@ -206,12 +191,31 @@ impl Sink {
             return Err(e.into());
         }
         let counts = counts?;
+        let (mut groups, mut bytes) = self.engine.load();
         for shard in &mut self.shards {
-            self.engine.absorb(&mut shard.engine)?;
+            self.engine.absorb_accounting(&mut shard.engine);
+            let (g, b) = shard.engine.load();
+            (groups, bytes) = (groups + g, bytes + b);
+        }
+        // Each table is within the limits on its own; when all of them
+        // together may not be, they are merged into one, which counts every
+        // group once and refuses as one thread's table would.
+        if groups > self.engine.config().max_groups || bytes > MAX_GROUP_KEY_BYTES {
+            for shard in &mut self.shards {
+                self.engine.absorb(&mut shard.engine)?;
+            }
         }
         self.engine.skip(counts.skipped);
         self.ragged += counts.ragged;
         Ok(())
+    }
+
+    /// Every engine's groups, sorted each on its own thread and merged.
+    fn take_sorted(&mut self) -> Sorted {
+        let engines =
+            std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
+        let jobs = engines.map(|engine| move || engine.take_sorted());
+        Sorted::merge(run_all(jobs.collect()))
     }
 
     /// Feeds one whole body and ends it.
@@ -226,12 +230,20 @@ impl Sink {
 
     /// The engine's partial rows so far, emptying its group table (map phase).
     pub fn partials(&mut self) -> Results {
-        self.engine.drain_partials()
+        if self.shards.is_empty() {
+            return self.engine.drain_partials();
+        }
+        let sorted = self.take_sorted();
+        self.engine.results_of(sorted, true)
     }
 
     /// The final results (reduce phase).
     pub fn results(&mut self) -> Results {
-        self.engine.finish()
+        if self.shards.is_empty() {
+            return self.engine.finish();
+        }
+        let sorted = self.take_sorted();
+        self.engine.results_of(sorted, false)
     }
 
     /// The row accounting so far.
@@ -248,6 +260,38 @@ impl Sink {
     pub(crate) fn ragged(&self) -> u64 {
         self.ragged
     }
+}
+
+/// Runs every job, the first on this thread and each other on a thread of
+/// its own (on this one when no thread can be started), and returns their
+/// results in order. A job's panic is re-raised here.
+fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let run = |slot: &Mutex<Option<F>>| {
+        let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        job.map(|job| job())
+    };
+    let Some((first, rest)) = slots.split_first() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = rest
+            .iter()
+            .map(|slot| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, || run(slot))
+                    .ok()
+            })
+            .collect();
+        let mut out: Vec<T> = run(first).into_iter().collect();
+        for (helper, slot) in helpers.into_iter().zip(rest) {
+            let done =
+                helper.and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            // A job no thread was started for is run here.
+            out.extend(done.or_else(|| run(slot)));
+        }
+        out
+    })
 }
 
 /// Answers execute requests, one reply each, until splunkd sends no more.
@@ -456,12 +500,15 @@ mod tests {
     }
 
     /// What a sink made of `bodies`, each fed in pieces cut at `cuts`: the
-    /// accounting, the ragged rows and the final table, or the first error.
+    /// accounting, the ragged rows and the tables (each body's partials in
+    /// the `map` phase, then the final table), or the first error.
     fn sink_outcome(
         mut sink: Sink,
         bodies: &[Vec<u8>],
         cuts: &[usize],
-    ) -> Result<(Stats, u64, crate::detect::Table), String> {
+        map: bool,
+    ) -> Result<(Stats, u64, Vec<crate::detect::Table>), String> {
+        let mut tables = Vec::new();
         for body in bodies {
             let mut at = 0;
             for &cut in cuts.iter().filter(|&&c| c <= body.len()) {
@@ -472,12 +519,12 @@ mod tests {
             }
             sink.feed(&body[at..]);
             sink.end().map_err(|e| format!("{:?}", e.kind()))?;
+            if map {
+                tables.push(sink.partials().to_table());
+            }
         }
-        Ok((
-            sink.stats().clone(),
-            sink.ragged(),
-            sink.results().to_table(),
-        ))
+        tables.push(sink.results().to_table());
+        Ok((sink.stats().clone(), sink.ragged(), tables))
     }
 
     proptest::proptest! {
@@ -495,6 +542,7 @@ mod tests {
             window in 1usize..400,
             threads in 2usize..5,
             max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
+            map in proptest::bool::ANY,
         ) {
             let split_at = split_at.min(rows.len());
             let bodies = [noargs_body(&rows[..split_at]), noargs_body(&rows[split_at..])];
@@ -503,9 +551,9 @@ mod tests {
                 cfg.max_groups = max_groups;
                 Engine::new(cfg)
             };
-            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts);
+            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map);
             let many = Sink::with_threads(engine(), threads).with_window(window);
-            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts), one);
+            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map), one);
         }
     }
 }

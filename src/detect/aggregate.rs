@@ -314,6 +314,15 @@ impl Groups {
         Ok(false)
     }
 
+    /// The groups held and their key bytes, at most (a key waiting for its
+    /// lookup counts as a group).
+    pub(crate) fn load(&self) -> (usize, usize) {
+        (
+            self.groups.len() + usize::from(self.pending.is_some()),
+            self.arena.len(),
+        )
+    }
+
     /// Merges every group of `other` into this table, leaving `other` empty.
     ///
     /// # Errors
@@ -387,19 +396,27 @@ impl Groups {
         self.slots = Vec::new();
         let order = sort_groups(&arena, &groups);
         let groups = order.iter().map(|&i| groups[i as usize]).collect();
-        Sorted { arena, groups }
+        Sorted {
+            arenas: vec![arena],
+            groups,
+            from: Vec::new(),
+        }
     }
 }
 
 /// How many groups ahead [`Sorted::keys_cells`] prefetches keys.
 const AHEAD: usize = 16;
 
-/// Groups in output order, taken out of a [`Groups`] table.
+/// Groups in output order, taken out of one [`Groups`] table or merged
+/// from several ([`Sorted::merge`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sorted {
-    arena: Vec<u8>,
+    /// The key arenas of the tables the groups came from.
+    arenas: Vec<Vec<u8>>,
     /// The group records, in output order.
     groups: Vec<Group>,
+    /// Per group, which arena holds its key; empty when there is one arena.
+    from: Vec<u8>,
 }
 
 impl Sorted {
@@ -411,6 +428,89 @@ impl Sorted {
     /// True when there are no groups.
     pub(crate) fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// The key of group `n`.
+    fn key(&self, n: usize) -> &[u8] {
+        let g = &self.groups[n];
+        let arena = self.from.get(n).map_or(0, |&a| usize::from(a));
+        &self.arenas[arena][g.start as usize..(g.start + g.len) as usize]
+    }
+
+    /// Prefetches every cache line of group `n`'s key, if there is one.
+    fn prefetch(&self, n: usize) {
+        if n < self.groups.len() {
+            let key = self.key(n);
+            key.iter()
+                .step_by(64)
+                .chain(key.last())
+                .for_each(bytes::prefetch);
+        }
+    }
+
+    /// Merges sorted runs of different tables into one: the groups of all
+    /// in order, those of equal keys merged into one. At most 256 runs.
+    pub(crate) fn merge(runs: Vec<Sorted>) -> Sorted {
+        let mut runs = runs.into_iter().filter(|r| !r.is_empty());
+        let Some(mut merged) = runs.next() else {
+            return Sorted::default();
+        };
+        for run in runs {
+            merged = merged.merge_with(run);
+        }
+        merged
+    }
+
+    /// This run and `other` merged, reading both in order (their keys
+    /// prefetched [`AHEAD`] groups on, as [`Sorted::keys_cells`] does).
+    fn merge_with(self, other: Sorted) -> Sorted {
+        let shift = self.arenas.len();
+        debug_assert!(shift + other.arenas.len() <= 256, "at most 256 runs");
+        let from_of = |run: &Sorted, n: usize, shift: usize| {
+            (run.from.get(n).map_or(0, |&a| a as usize) + shift) as u8
+        };
+        let total = self.groups.len() + other.groups.len();
+        let (mut groups, mut from) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let (mut i, mut j) = (0, 0);
+        for k in 0..AHEAD {
+            self.prefetch(k);
+            other.prefetch(k);
+        }
+        while i < self.groups.len() && j < other.groups.len() {
+            let order = bytes::compare(self.key(i), other.key(j));
+            if order.is_le() {
+                let mut g = self.groups[i];
+                if order.is_eq() {
+                    g.acc.merge(&other.groups[j].acc);
+                    j += 1;
+                    other.prefetch(j + AHEAD);
+                }
+                groups.push(g);
+                from.push(from_of(&self, i, 0));
+                i += 1;
+                self.prefetch(i + AHEAD);
+            } else {
+                groups.push(other.groups[j]);
+                from.push(from_of(&other, j, shift));
+                j += 1;
+                other.prefetch(j + AHEAD);
+            }
+        }
+        for n in i..self.groups.len() {
+            groups.push(self.groups[n]);
+            from.push(from_of(&self, n, 0));
+        }
+        for n in j..other.groups.len() {
+            groups.push(other.groups[n]);
+            from.push(from_of(&other, n, shift));
+        }
+        let mut arenas = self.arenas;
+        arenas.extend(other.arenas);
+        Sorted {
+            arenas,
+            groups,
+            from,
+        }
     }
 
     /// The groups in order: each one's BY values and accumulator.
@@ -432,16 +532,9 @@ impl Sorted {
     /// prefetches every cache line of the key [`AHEAD`] groups on, and the
     /// lines arrive while the groups in between are written.
     pub(crate) fn keys_cells(&self) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
-        let key = |g: &Group| &self.arena[g.start as usize..(g.start + g.len) as usize];
         self.groups.iter().enumerate().map(move |(n, g)| {
-            if let Some(ahead) = self.groups.get(n + AHEAD) {
-                let key = key(ahead);
-                key.iter()
-                    .step_by(64)
-                    .chain(key.last())
-                    .for_each(bytes::prefetch);
-            }
-            (key(g), g.cells, &g.acc)
+            self.prefetch(n + AHEAD);
+            (self.key(n), g.cells, &g.acc)
         })
     }
 

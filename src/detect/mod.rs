@@ -440,10 +440,28 @@ impl Engine {
     ///
     /// A group limit, now counted over both tables' groups together.
     pub(crate) fn absorb(&mut self, other: &mut Engine) -> Result<(), Error> {
+        self.absorb_accounting(other);
+        self.groups.absorb(&mut other.groups).map_err(Error::from)
+    }
+
+    /// Adds `other`'s accounting (rows and warnings, not groups) to this
+    /// engine's, leaving `other`'s at zero.
+    pub(crate) fn absorb_accounting(&mut self, other: &mut Engine) {
         self.stats.add(&std::mem::take(&mut other.stats));
         self.unrenderable += std::mem::take(&mut other.unrenderable);
         self.untimed += std::mem::take(&mut other.untimed);
-        self.groups.absorb(&mut other.groups).map_err(Error::from)
+    }
+
+    /// The groups held and their key bytes, at most (a key waiting for its
+    /// lookup counts as a group).
+    pub(crate) fn load(&self) -> (usize, usize) {
+        self.groups.load()
+    }
+
+    /// Takes every group out, sorted (for [`Engine::results_of`], once
+    /// merged with other engines' by [`Sorted::merge`]).
+    pub(crate) fn take_sorted(&mut self) -> Sorted {
+        self.groups.take_sorted()
     }
 
     /// The configuration.
@@ -769,6 +787,13 @@ impl Engine {
 
     fn results(&mut self, partial: bool) -> Results {
         let sorted = self.groups.take_sorted();
+        self.results_of(sorted, partial)
+    }
+
+    /// The result rows of `sorted`, this engine's groups and maybe others'
+    /// (see [`Engine::results`]): partial rows for the reduce phase, or the
+    /// final ones.
+    pub(crate) fn results_of(&mut self, sorted: Sorted, partial: bool) -> Results {
         let mut text = Vec::with_capacity(sorted.len() * 48);
         let mut ends = Vec::with_capacity(sorted.len());
         let mut unrenderable = 0u64;
