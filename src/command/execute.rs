@@ -507,17 +507,23 @@ mod tests {
         bodies: &[Vec<u8>],
         cuts: &[usize],
         map: bool,
+        by_read: bool,
     ) -> Result<(Stats, u64, Vec<crate::detect::Table>), String> {
         let mut tables = Vec::new();
         for body in bodies {
-            let mut at = 0;
-            for &cut in cuts.iter().filter(|&&c| c <= body.len()) {
-                if cut > at {
-                    sink.feed(&body[at..cut]);
-                    at = cut;
+            if by_read {
+                let mut src = CutReader { body, at: 0, cuts };
+                sink.read_from(&mut src).map_err(|e| e.to_string())?;
+            } else {
+                let mut at = 0;
+                for &cut in cuts.iter().filter(|&&c| c <= body.len()) {
+                    if cut > at {
+                        sink.feed(&body[at..cut]);
+                        at = cut;
+                    }
                 }
+                sink.feed(&body[at..]);
             }
-            sink.feed(&body[at..]);
             sink.end().map_err(|e| format!("{:?}", e.kind()))?;
             if map {
                 tables.push(sink.partials().to_table());
@@ -525,6 +531,27 @@ mod tests {
         }
         tables.push(sink.results().to_table());
         Ok((sink.stats().clone(), sink.ragged(), tables))
+    }
+
+    /// A body read in pieces that end at the cuts (as a pipe delivers it).
+    struct CutReader<'a> {
+        body: &'a [u8],
+        at: usize,
+        cuts: &'a [usize],
+    }
+
+    impl Read for CutReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let cut = (self.cuts.iter().copied())
+                .filter(|&c| c > self.at)
+                .min()
+                .unwrap_or(self.body.len())
+                .min(self.body.len());
+            let n = buf.len().min(cut - self.at);
+            buf[..n].copy_from_slice(&self.body[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
     }
 
     proptest::proptest! {
@@ -543,6 +570,7 @@ mod tests {
             threads in 2usize..5,
             max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
             map in proptest::bool::ANY,
+            by_read in proptest::bool::ANY,
         ) {
             let split_at = split_at.min(rows.len());
             let bodies = [noargs_body(&rows[..split_at]), noargs_body(&rows[split_at..])];
@@ -551,9 +579,9 @@ mod tests {
                 cfg.max_groups = max_groups;
                 Engine::new(cfg)
             };
-            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map);
+            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map, false);
             let many = Sink::with_threads(engine(), threads).with_window(window);
-            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map), one);
+            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map, by_read), one);
         }
     }
 }
