@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::detect::{Row, Schema, Table};
+use read::RowSink;
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -261,6 +262,29 @@ fn read_pieces(
     cuts: &[usize],
     bypass: Option<&str>,
 ) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
+    read_body(body, cuts, bypass, None)
+}
+
+/// What [`read_pieces`] gives, read with the buffered records split into
+/// `parts` stretches whenever `window` bytes are buffered (and at the end),
+/// each stretch's rows collected on its own and put back in stretch order.
+fn read_split(
+    body: &[u8],
+    cuts: &[usize],
+    bypass: Option<&str>,
+    window: usize,
+    parts: usize,
+) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
+    read_body(body, cuts, bypass, Some((window, parts)))
+}
+
+/// [`read_pieces`], or [`read_split`] with `split` = (window, parts).
+fn read_body(
+    body: &[u8],
+    cuts: &[usize],
+    bypass: Option<&str>,
+    split: Option<(usize, usize)>,
+) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
     let mut reader = BodyReader::new("regsvcs.exe", bypass);
     let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c <= body.len()).collect();
     cuts.push(0);
@@ -271,9 +295,31 @@ fn read_pieces(
         rows.push(cells(row));
         true
     };
+    let split_all = |reader: &mut BodyReader, parts: usize, row: &mut RowSink<'_>| {
+        reader.process_split(parts, |pieces| {
+            for piece in pieces.iter_mut() {
+                piece.run(row);
+            }
+        });
+    };
     reader.begin(&Schema::from_fields(&["a", "b"], &[]));
     for w in cuts.windows(2) {
-        reader.feed(&body[w[0]..w[1]], &mut collect);
+        let Some((window, parts)) = split else {
+            reader.feed(&body[w[0]..w[1]], &mut collect);
+            continue;
+        };
+        let mut piece = &body[w[0]..w[1]];
+        while !piece.is_empty() {
+            let n = reader.copy_in(piece);
+            piece = &piece[n..];
+            if reader.buffered() >= window {
+                split_all(&mut reader, parts, &mut collect);
+            }
+        }
+    }
+    if let Some((_, parts)) = split {
+        split_all(&mut reader, parts, &mut collect);
+        reader.process_buffered(&mut collect);
     }
     let counts = reader.finish(&mut collect)?;
     Ok((counts, rows))
@@ -310,13 +356,15 @@ fn pieces_cut_anywhere_read_like_the_whole_body() {
 
 proptest::proptest! {
     #[test]
-    fn feeding_in_pieces_agrees_with_one_read(
+    fn feeding_in_pieces_or_split_agrees_with_one_read(
         parts in proptest::collection::vec(
             proptest::sample::select(vec!["\"", "\n", "\r\n", "\r", ",", "a", "\"\"", "regsvcs.exe", "RegSvcs.Exe", "marker", "long field text "]),
             0..60,
         ),
         cuts in proptest::collection::vec(0usize..400, 0..8),
         bypass in proptest::bool::ANY,
+        window in 1usize..120,
+        threads in 2usize..5,
     ) {
         let text = parts.concat();
         let bypass = bypass.then_some("marker");
@@ -332,7 +380,9 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(counts.skipped, lacking);
             }
         }
-        proptest::prop_assert_eq!(read_pieces(text.as_bytes(), &cuts, bypass), whole);
+        proptest::prop_assert_eq!(&read_pieces(text.as_bytes(), &cuts, bypass), &whole);
+        // Split between decoders as threaded sinks read.
+        proptest::prop_assert_eq!(read_split(text.as_bytes(), &cuts, bypass, window, threads), whole);
     }
 }
 
@@ -374,53 +424,6 @@ proptest::proptest! {
     }
 }
 
-/// What [`read_pieces`] gives, read with the buffered records split into
-/// `parts` stretches whenever `window` bytes are buffered (and at the end),
-/// each stretch's rows collected on its own and put back in stretch order.
-fn read_split(
-    body: &[u8],
-    cuts: &[usize],
-    bypass: Option<&str>,
-    window: usize,
-    parts: usize,
-) -> Result<(BodyCounts, Vec<Vec<String>>), Error> {
-    let mut reader = BodyReader::new("regsvcs.exe", bypass);
-    let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c <= body.len()).collect();
-    cuts.push(0);
-    cuts.push(body.len());
-    cuts.sort_unstable();
-    let mut rows = Vec::new();
-    let split = |reader: &mut BodyReader, rows: &mut Vec<Vec<String>>| {
-        reader.process_split(parts, |pieces| {
-            for piece in pieces.iter_mut() {
-                piece.run(&mut |row| {
-                    rows.push(cells(row));
-                    true
-                });
-            }
-        });
-    };
-    reader.begin(&Schema::from_fields(&["a", "b"], &[]));
-    for w in cuts.windows(2) {
-        let mut piece = &body[w[0]..w[1]];
-        while !piece.is_empty() {
-            let n = reader.copy_in(piece);
-            piece = &piece[n..];
-            if reader.buffered() >= window {
-                split(&mut reader, &mut rows);
-            }
-        }
-    }
-    split(&mut reader, &mut rows);
-    let mut collect = |row: &CsvRow<'_>| {
-        rows.push(cells(row));
-        true
-    };
-    reader.process_buffered(&mut collect);
-    let counts = reader.finish(&mut collect)?;
-    Ok((counts, rows))
-}
-
 #[test]
 fn a_body_split_between_decoders_reads_like_the_whole_body() {
     let body = b"a,b\r\n\"x\ny\",1\r\n\r\n\"Reg\nSvcs.exe\",2\n\"RegSvcs.EXE\n\"\"q\"\"\",3\r\nz,\"regsvcs.exe\"\nregsvcs.exe,4\n";
@@ -434,24 +437,5 @@ fn a_body_split_between_decoders_reads_like_the_whole_body() {
                 "window {window}, {parts} parts"
             );
         }
-    }
-}
-
-proptest::proptest! {
-    #[test]
-    fn splitting_between_decoders_agrees_with_one_read(
-        parts in proptest::collection::vec(
-            proptest::sample::select(vec!["\"", "\n", "\r\n", "\r", ",", "a", "\"\"", "regsvcs.exe", "RegSvcs.Exe", "marker", "long field text "]),
-            0..80,
-        ),
-        cuts in proptest::collection::vec(0usize..400, 0..8),
-        bypass in proptest::bool::ANY,
-        window in 1usize..120,
-        threads in 2usize..5,
-    ) {
-        let text = parts.concat();
-        let bypass = bypass.then_some("marker");
-        let whole = read_pieces(text.as_bytes(), &[], bypass);
-        proptest::prop_assert_eq!(read_split(text.as_bytes(), &cuts, bypass, window, threads), whole);
     }
 }
