@@ -23,7 +23,9 @@ pub use write::{results_len, write_results};
 pub(crate) use split::Records;
 #[cfg(test)]
 pub(crate) use write::{write_cell, write_table};
-pub(crate) use write::{write_csv, write_records, NamedValues};
+pub(crate) use write::{
+    write_csv, write_records, write_result_rows, write_results_header, NamedValues,
+};
 
 /// The largest single field accepted: 64 MiB. The Python SDK raised its CSV
 /// field limit to 10 MiB for Splunk; this leaves room above that.

@@ -8,6 +8,7 @@
 //!   and its answer.
 //! - `record.rs`: the `record=t` files and the redacted getinfo chunk.
 //! - `error.rs`: [`Error`], with one `Display`, and the [`tagged`] prefix.
+//! - `threads.rs`: the helper threads `threads=` asks for.
 //!
 //! # One execute chunk, stdin to stdout
 //!
@@ -34,6 +35,7 @@ mod error;
 mod execute;
 mod plan;
 mod record;
+mod threads;
 
 pub use error::{stderr_line, tagged, At, Error, ErrorKind, COMMAND};
 pub use execute::Sink;
@@ -41,7 +43,7 @@ pub use execute::Sink;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 
-use crate::body::{results_len, write_results};
+use crate::body::results_len;
 use crate::detect::Results;
 use crate::protocol::{Chunk, ChunkReader, ChunkWriter, Reply, Request};
 
@@ -49,6 +51,7 @@ use error::error_reply;
 use execute::Execute;
 use plan::Plan;
 use record::{Recording, Target};
+use threads::write_results_on;
 
 /// Serves splunkd on stdin and stdout until end of input and returns the
 /// exit code: 0 when done (or when splunkd closed stdout), 1 after an ERROR
@@ -140,6 +143,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             self.start_recording(target, &mut plan.reply);
         }
         self.send(&plan.reply, b"")?;
+        let threads = plan.threads;
         let mut execute = Execute::new(plan.engine, plan.phase, plan.threads, plan.warn);
         loop {
             let more = self
@@ -151,7 +155,7 @@ impl<R: BufRead, W: Write> Session<R, W> {
             let request = self.request()?;
             let (mut reply, results) = execute.answer(&request).map_err(|e| e.within(self.at()))?;
             self.note_lost_recording(&mut reply);
-            self.send_results(&reply, &results)?;
+            self.send_results(&reply, &results, threads)?;
         }
     }
 
@@ -214,10 +218,16 @@ impl<R: BufRead, W: Write> Session<R, W> {
     }
 
     /// Sends a reply whose body is `results` as CSV, written row by row
-    /// straight to the output (and through the tee to a recording).
-    fn send_results(&mut self, reply: &Reply, results: &Results) -> Result<(), Error> {
+    /// straight to the output (and through the tee to a recording), its
+    /// rows rendered on `threads` threads.
+    fn send_results(
+        &mut self,
+        reply: &Reply,
+        results: &Results,
+        threads: usize,
+    ) -> Result<(), Error> {
         let len = results_len(results);
-        let write = |out: &mut dyn Write| write_results(out, results);
+        let write = |out: &mut dyn Write| write_results_on(out, results, threads);
         Ok(self.writer.write_chunk_with(&reply.to_json(), len, write)?)
     }
 }

@@ -36,30 +36,57 @@ pub fn results_len(results: &Results) -> usize {
 ///
 /// Whatever `out` returns.
 pub fn write_results(out: &mut dyn Write, results: &Results) -> io::Result<()> {
-    const PIECE: usize = 64 << 10;
     if results.is_empty() {
         return Ok(());
     }
     let mut buf = Vec::with_capacity(2 * PIECE);
+    write_results_header(&mut buf, results);
+    write_result_rows(&mut buf, results, 0..results.len(), &mut |buf| {
+        out.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    })?;
+    out.write_all(&buf)
+}
+
+/// The size a results body is written out in.
+const PIECE: usize = 64 << 10;
+
+/// Appends the header line of a results body: the column names.
+pub(crate) fn write_results_header(buf: &mut Vec<u8>, results: &Results) {
     for (i, c) in results.columns().iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
-        csv_cell(&mut buf, c.as_bytes());
+        csv_cell(buf, c.as_bytes());
     }
     buf.push(b'\n');
-    for (key, cells, tails) in results.csv_rows() {
-        write_key_csv(&mut buf, key, cells);
-        crate::bytes::extend(&mut buf, tails);
+}
+
+/// Appends the CSV lines of rows `rows` of `results`, handing `buf` to
+/// `full` whenever it holds [`PIECE`] bytes or more (to write it out and
+/// clear it, or to leave it growing).
+///
+/// # Errors
+///
+/// Whatever `full` returns.
+pub(crate) fn write_result_rows(
+    buf: &mut Vec<u8>,
+    results: &Results,
+    rows: std::ops::Range<usize>,
+    full: &mut dyn FnMut(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    for (key, cells, tails) in results.csv_rows_in(rows) {
+        write_key_csv(buf, key, cells);
+        crate::bytes::extend(buf, tails);
         if let Some(last) = buf.last_mut() {
             *last = b'\n';
         }
         if buf.len() >= PIECE {
-            out.write_all(&buf)?;
-            buf.clear();
+            full(buf)?;
         }
     }
-    out.write_all(&buf)
+    Ok(())
 }
 
 /// Writes a table as a CSV body with `\n` row ends. A table with no rows

@@ -1,7 +1,6 @@
 //! The execute requests: each body through the one `Sink` into the engine, and each answer (rows, accounting, warnings) as a reply; no I/O.
 
 use std::io::{self, Read};
-use std::sync::{Mutex, PoisonError};
 
 use crate::body::{holding_first_error, BodyReader, CsvRow};
 use crate::detect::{Engine, Results, Sorted, Stats, MAX_GROUP_KEY_BYTES};
@@ -9,6 +8,7 @@ use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
 use super::error::{inform, Error, ErrorKind};
+use super::threads::run_all;
 
 /// Chunk bodies into an engine: the one place where decoded rows reach
 /// [`Engine::push`] and the rows the prefilter skipped reach
@@ -260,38 +260,6 @@ impl Sink {
     pub(crate) fn ragged(&self) -> u64 {
         self.ragged
     }
-}
-
-/// Runs every job, the first on this thread and each other on a thread of
-/// its own (on this one when no thread can be started), and returns their
-/// results in order. A job's panic is re-raised here.
-fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
-    let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-    let run = |slot: &Mutex<Option<F>>| {
-        let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-        job.map(|job| job())
-    };
-    let Some((first, rest)) = slots.split_first() else {
-        return Vec::new();
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = rest
-            .iter()
-            .map(|slot| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, || run(slot))
-                    .ok()
-            })
-            .collect();
-        let mut out: Vec<T> = run(first).into_iter().collect();
-        for (helper, slot) in helpers.into_iter().zip(rest) {
-            let done =
-                helper.and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            // A job no thread was started for is run here.
-            out.extend(done.or_else(|| run(slot)));
-        }
-        out
-    })
 }
 
 /// Answers execute requests, one reply each, until splunkd sends no more.

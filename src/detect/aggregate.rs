@@ -532,7 +532,20 @@ impl Sorted {
     /// prefetches every cache line of the key [`AHEAD`] groups on, and the
     /// lines arrive while the groups in between are written.
     pub(crate) fn keys_cells(&self) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
-        self.groups.iter().enumerate().map(move |(n, g)| {
+        self.keys_cells_in(0..self.groups.len())
+    }
+
+    /// [`Sorted::keys_cells`] of the groups `range` only.
+    pub(crate) fn keys_cells_in(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
+        let first = range.start;
+        for n in first..first + AHEAD {
+            self.prefetch(n);
+        }
+        self.groups[range].iter().enumerate().map(move |(i, g)| {
+            let n = first + i;
             self.prefetch(n + AHEAD);
             (self.key(n), g.cells, &g.acc)
         })

@@ -276,18 +276,22 @@ impl Results {
             .map(move |(n, (parts, _))| parts.chain(Parts::new(self.tails(n))))
     }
 
-    /// The rows in order, as their encoded keys (see [`write_key_csv`]) and
-    /// the CSV of their trailing cells, each cell followed by a comma: a
-    /// row's CSV line is the key's cells then these, the last comma made the
-    /// newline.
-    pub(crate) fn csv_rows(&self) -> impl Iterator<Item = (&[u8], Cells, &[u8])> + '_ {
+    /// The rows `rows`, in order, as their encoded keys (see
+    /// [`write_key_csv`]) and the CSV of their trailing cells, each cell
+    /// followed by a comma: a row's CSV line is the key's cells then these,
+    /// the last comma made the newline.
+    pub(crate) fn csv_rows_in(
+        &self,
+        rows: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&[u8], Cells, &[u8])> + '_ {
+        let first = rows.start;
         self.sorted
-            .keys_cells()
+            .keys_cells_in(rows)
             .enumerate()
-            .map(move |(n, (key, cells, _))| (key, cells, self.tails(n)))
+            .map(move |(n, (key, cells, _))| (key, cells, self.tails(first + n)))
     }
 
-    /// Bytes of all rows' CSV lines, as [`Results::csv_rows`] gives them.
+    /// Bytes of all rows' CSV lines, as [`Results::csv_rows_in`] gives them.
     pub(crate) fn csv_bytes(&self) -> usize {
         self.sorted.csv_bytes() + self.text.len()
     }
