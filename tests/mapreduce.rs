@@ -488,3 +488,70 @@ fn k_map_processes_and_a_reduce_process_equal_one_process() {
         }
     }
 }
+
+/// The execute replies of one session run with `threads=<n>` added, the
+/// getinfo reply (whose map-phase search names the option) left out.
+fn execute_replies(args: &[&str], threads: usize, bodies: &[Vec<u8>]) -> Vec<(Value, Vec<u8>)> {
+    let threads = format!("threads={threads}");
+    let mut args = args.to_vec();
+    args.push(&threads);
+    let mut input = getinfo(&args);
+    for (i, body) in bodies.iter().enumerate() {
+        input.extend(execute(body, i + 1 == bodies.len()));
+    }
+    let out = run(&input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies = parse_chunks(&out.stdout);
+    assert_eq!(replies.len(), bodies.len() + 1);
+    replies
+        .into_iter()
+        .skip(1)
+        .map(|r| (r.meta, r.body))
+        .collect()
+}
+
+#[test]
+fn threads_answer_as_one_thread_over_bodies_of_many_windows() {
+    // Two bodies of 12,000 network rows (about 5 MiB each, more than a
+    // window), a tenth of them repeating a group, some with quoted newlines.
+    let bodies: Vec<Vec<u8>> = (0..2)
+        .map(|b| {
+            let rows: Vec<String> = (0..12_000)
+                .map(|i| {
+                    let n = (b * 12_000 + i) % 21_600;
+                    let ip = format!("93.184.{}.{}", n / 250, n % 250);
+                    let user = if i % 97 == 0 {
+                        format!("CORP\\line\nbreak {n}")
+                    } else {
+                        format!("CORP\\u{n}")
+                    };
+                    crate::util::network_row(&[("dest_ip", &ip), ("user", &user)])
+                })
+                .collect();
+            crate::util::net_body(&rows)
+        })
+        .collect();
+    for args in [
+        &["mode=network", "tz=UTC"][..],
+        &["mode=network", "tz=UTC", "phase=map"][..],
+    ] {
+        let one = execute_replies(args, 1, &bodies);
+        let rows = |replies: &[(Value, Vec<u8>)]| -> usize {
+            replies
+                .iter()
+                .map(|(_, body)| crate::util::table(body).1.len())
+                .sum()
+        };
+        assert!(rows(&one) > 20_000, "{args:?}: {} rows", rows(&one));
+        for threads in [2, 3, 16] {
+            assert!(
+                execute_replies(args, threads, &bodies) == one,
+                "{args:?}, threads={threads}"
+            );
+        }
+    }
+}

@@ -72,8 +72,10 @@ impl Sink {
 
     /// A sink into `engine` that decodes and aggregates on `threads`
     /// threads (at least one: this one). Each helper thread fills an engine
-    /// of its own; they are merged into `engine` at the end of every body,
-    /// so the results, the accounting and the limits are as one thread's.
+    /// of its own: its accounting joins `engine`'s at the end of every
+    /// body, its groups when results are taken (or at once, when the tables
+    /// together may be over a limit), so the results, the accounting and
+    /// the limits are as one thread's.
     pub fn with_threads(engine: Engine, threads: usize) -> Sink {
         let shards = (1..threads)
             .map(|_| Shard {
