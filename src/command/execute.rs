@@ -60,6 +60,9 @@ struct Shard {
 /// and a window's thread start-ups (some tens of microseconds) are noise.
 const WINDOW: usize = 4 << 20;
 
+/// The fewest groups sorted on more than one thread.
+const MIN_THREADED_SORT: usize = 4096;
+
 /// The least buffered at the end of a body that is still split between
 /// threads; less is decoded on this one.
 const MIN_SPLIT: usize = 256 << 10;
@@ -212,8 +215,15 @@ impl Sink {
         Ok(())
     }
 
-    /// Every engine's groups, sorted each on its own thread and merged.
+    /// Every engine's groups, sorted each on its own thread (on this one
+    /// when there are few) and merged.
     fn take_sorted(&mut self) -> Sorted {
+        let groups: usize = (self.shards.iter().map(|s| s.engine.load().0)).sum();
+        if groups + self.engine.load().0 < MIN_THREADED_SORT {
+            let mut runs = vec![self.engine.take_sorted()];
+            runs.extend(self.shards.iter_mut().map(|s| s.engine.take_sorted()));
+            return Sorted::merge(runs);
+        }
         let engines =
             std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
         let jobs = engines.map(|engine| move || engine.take_sorted());
