@@ -9,7 +9,7 @@ use regsvcsdetect::detect::{
 };
 use serde_json::Value;
 
-use crate::util::{execute, getinfo, parse_chunks, run};
+use crate::util::{parse_chunks, run, Reply};
 
 // ---------------------------------------------------------------------------
 // Generated rows
@@ -401,11 +401,14 @@ fn fixed_input(mode: Mode, rows: usize, sysmon: bool) -> Input {
 /// the last one `finished:true`. Returns the reply bodies after getinfo's, and
 /// the getinfo reply's metadata.
 fn session(args: &[&str], bodies: &[Vec<u8>]) -> (Value, Vec<Vec<u8>>) {
-    let mut input = getinfo(args);
-    for (i, body) in bodies.iter().enumerate() {
-        input.extend(execute(body, i + 1 == bodies.len()));
-    }
-    let out = run(&input);
+    let replies = replies(args, bodies);
+    let info = replies[0].meta.clone();
+    (info, replies.into_iter().skip(1).map(|r| r.body).collect())
+}
+
+/// Every reply of one session (see [`session`]), none of them an error.
+fn replies(args: &[&str], bodies: &[Vec<u8>]) -> Vec<Reply> {
+    let out = run(&crate::util::session(args, bodies));
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -416,8 +419,7 @@ fn session(args: &[&str], bodies: &[Vec<u8>]) -> (Value, Vec<Vec<u8>>) {
     for r in &replies {
         assert!(r.meta.get("error").is_none(), "{args:?}: {}", r.meta);
     }
-    let info = replies[0].meta.clone();
-    (info, replies.into_iter().skip(1).map(|r| r.body).collect())
+    replies
 }
 
 fn emulate_indexers(args: &[&str], data: &Input, k: usize) {
@@ -493,25 +495,9 @@ fn k_map_processes_and_a_reduce_process_equal_one_process() {
 /// getinfo reply (whose map-phase search names the option) left out.
 fn execute_replies(args: &[&str], threads: usize, bodies: &[Vec<u8>]) -> Vec<(Value, Vec<u8>)> {
     let threads = format!("threads={threads}");
-    let mut args = args.to_vec();
-    args.push(&threads);
-    let mut input = getinfo(&args);
-    for (i, body) in bodies.iter().enumerate() {
-        input.extend(execute(body, i + 1 == bodies.len()));
-    }
-    let out = run(&input);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replies = parse_chunks(&out.stdout);
-    assert_eq!(replies.len(), bodies.len() + 1);
-    replies
-        .into_iter()
-        .skip(1)
-        .map(|r| (r.meta, r.body))
-        .collect()
+    let args = [args, &[threads.as_str()]].concat();
+    let replies = replies(&args, bodies).into_iter().skip(1);
+    replies.map(|r| (r.meta, r.body)).collect()
 }
 
 #[test]

@@ -398,17 +398,11 @@ impl BodyReader {
             buf: Vec::new(),
             end: 0,
             carry: Carry::default(),
-            decoder: Decoder {
+            decoder: Decoder::new(
                 needle,
-                bypass: bypass.map(str::to_string),
-                record: Fields::default(),
-                schema: Schema::from_fields(&[], &[]),
-                columns: None,
-                decode_all: false,
-                counts: BodyCounts::default(),
-                failed: None,
-                stopped: false,
-            },
+                bypass.map(str::to_string),
+                Schema::from_fields(&[], &[]),
+            ),
             helpers: Vec::new(),
         }
     }
@@ -636,6 +630,21 @@ impl BodyReader {
 }
 
 impl Decoder {
+    /// A decoder whose prefilter is `needle`, before any header.
+    fn new(needle: Needle, bypass: Option<String>, schema: Schema) -> Decoder {
+        Decoder {
+            needle,
+            bypass,
+            record: Fields::default(),
+            schema,
+            columns: None,
+            decode_all: false,
+            counts: BodyCounts::default(),
+            failed: None,
+            stopped: false,
+        }
+    }
+
     /// Forgets the body filed so far, keeping the schema.
     fn reset(&mut self) {
         self.columns = None;
@@ -647,17 +656,11 @@ impl Decoder {
 
     /// A decoder for stretches of the bodies this one files.
     fn helper(&self) -> Decoder {
-        Decoder {
-            needle: self.needle.clone(),
-            bypass: self.bypass.clone(),
-            record: Fields::default(),
-            schema: self.schema.clone(),
-            columns: None,
-            decode_all: false,
-            counts: BodyCounts::default(),
-            failed: None,
-            stopped: false,
-        }
+        Decoder::new(
+            self.needle.clone(),
+            self.bypass.clone(),
+            self.schema.clone(),
+        )
     }
 
     /// Takes on `main`'s header mapping, to file a stretch of the same body
@@ -666,11 +669,9 @@ impl Decoder {
         if self.schema != main.schema {
             self.schema = main.schema.clone();
         }
+        self.reset();
         self.columns.clone_from(&main.columns);
         self.decode_all = main.decode_all;
-        self.counts = BodyCounts::default();
-        self.failed = None;
-        self.stopped = false;
     }
 
     /// Adds the counts of `later`, which filed the stretch after the ones

@@ -219,15 +219,16 @@ impl Sink {
     /// when there are few) and merged.
     fn take_sorted(&mut self) -> Sorted {
         let groups: usize = (self.shards.iter().map(|s| s.engine.load().0)).sum();
-        if groups + self.engine.load().0 < MIN_THREADED_SORT {
-            let mut runs = vec![self.engine.take_sorted()];
-            runs.extend(self.shards.iter_mut().map(|s| s.engine.take_sorted()));
-            return Sorted::merge(runs);
-        }
+        let few = groups + self.engine.load().0 < MIN_THREADED_SORT;
         let engines =
             std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
-        let jobs = engines.map(|engine| move || engine.take_sorted());
-        Sorted::merge(run_all(jobs.collect()))
+        let jobs: Vec<_> = engines.map(|engine| move || engine.take_sorted()).collect();
+        let runs = if few {
+            jobs.into_iter().map(|mut job| job()).collect()
+        } else {
+            run_all(jobs)
+        };
+        Sorted::merge(runs)
     }
 
     /// Feeds one whole body and ends it.
@@ -242,18 +243,12 @@ impl Sink {
 
     /// The engine's partial rows so far, emptying its group table (map phase).
     pub fn partials(&mut self) -> Results {
-        if self.shards.is_empty() {
-            return self.engine.drain_partials();
-        }
         let sorted = self.take_sorted();
         self.engine.results_of(sorted, true)
     }
 
     /// The final results (reduce phase).
     pub fn results(&mut self) -> Results {
-        if self.shards.is_empty() {
-            return self.engine.finish();
-        }
         let sorted = self.take_sorted();
         self.engine.results_of(sorted, false)
     }

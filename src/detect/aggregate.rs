@@ -1,7 +1,6 @@
 //! The group table: BY-tuple keys to mergeable count/min/max accumulators, and the output row order.
 
 use std::borrow::Cow;
-#[cfg(test)]
 use std::cmp::Ordering;
 
 use crate::bytes::{self, common_prefix};
@@ -466,43 +465,36 @@ impl Sorted {
     fn merge_with(self, other: Sorted) -> Sorted {
         let shift = self.arenas.len();
         debug_assert!(shift + other.arenas.len() <= 256, "at most 256 runs");
-        let from_of = |run: &Sorted, n: usize, shift: usize| {
-            (run.from.get(n).map_or(0, |&a| a as usize) + shift) as u8
-        };
         let total = self.groups.len() + other.groups.len();
         let (mut groups, mut from) = (Vec::with_capacity(total), Vec::with_capacity(total));
-        let (mut i, mut j) = (0, 0);
         for k in 0..AHEAD {
             self.prefetch(k);
             other.prefetch(k);
         }
-        while i < self.groups.len() && j < other.groups.len() {
-            let order = bytes::compare(self.key(i), other.key(j));
-            if order.is_le() {
-                let mut g = self.groups[i];
-                if order.is_eq() {
-                    g.acc.merge(&other.groups[j].acc);
-                    j += 1;
-                    other.prefetch(j + AHEAD);
-                }
-                groups.push(g);
-                from.push(from_of(&self, i, 0));
-                i += 1;
-                self.prefetch(i + AHEAD);
+        let (mut i, mut j) = (0, 0);
+        while i < self.groups.len() || j < other.groups.len() {
+            let order = match (i < self.groups.len(), j < other.groups.len()) {
+                (true, true) => bytes::compare(self.key(i), other.key(j)),
+                (true, false) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            // The run a group is taken from, its place there, and the
+            // arena number its key keeps in the merged run.
+            let (run, n, base) = if order.is_le() {
+                (&self, &mut i, 0)
             } else {
-                groups.push(other.groups[j]);
-                from.push(from_of(&other, j, shift));
+                (&other, &mut j, shift)
+            };
+            let mut g = run.groups[*n];
+            from.push((run.from.get(*n).map_or(0, |&a| usize::from(a)) + base) as u8);
+            *n += 1;
+            run.prefetch(*n + AHEAD);
+            if order.is_eq() {
+                g.acc.merge(&other.groups[j].acc);
                 j += 1;
                 other.prefetch(j + AHEAD);
             }
-        }
-        for n in i..self.groups.len() {
-            groups.push(self.groups[n]);
-            from.push(from_of(&self, n, 0));
-        }
-        for n in j..other.groups.len() {
-            groups.push(other.groups[n]);
-            from.push(from_of(&other, n, shift));
+            groups.push(g);
         }
         let mut arenas = self.arenas;
         arenas.extend(other.arenas);

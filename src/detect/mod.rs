@@ -3,8 +3,10 @@
 //! Rows arrive through the [`Row`] trait, one at a time, in any chunking and
 //! any order; the result depends on neither. The engine keeps one group
 //! table whose accumulators merge, so the same code serves a single process,
-//! the map phase on each indexer ([`Engine::drain_partials`]) and the reduce
-//! phase that merges their partial rows ([`Engine::finish`]).
+//! the map phase on each indexer (partial rows, [`Engine::results_of`] with
+//! `partial`) and the reduce phase that merges their partial rows
+//! ([`Engine::finish`]). Tables filled on several threads merge as sorted
+//! runs ([`Sorted::merge`]).
 
 mod aggregate;
 mod event;
@@ -776,7 +778,10 @@ impl Engine {
 
     /// Takes the groups accumulated so far as partial rows for the reduce
     /// phase: the BY fields, `count`, `firstTime`/`lastTime` as epoch
-    /// seconds, and [`PARTIAL_MARKER`] = 1. The table is left empty.
+    /// seconds, and [`PARTIAL_MARKER`] = 1. The table is left empty. (The
+    /// command takes them through [`Engine::results_of`], with its helper
+    /// threads' tables.)
+    #[cfg(test)]
     pub(crate) fn drain_partials(&mut self) -> Results {
         self.results(true)
     }
