@@ -46,6 +46,8 @@ pub struct Sink {
     /// record left by the last split, so a record larger than a window is
     /// not searched again on every read.
     next_split: usize,
+    /// The fewest groups sorted and merged on more than one thread.
+    threaded_sort: usize,
 }
 
 /// A helper thread's engine and its refusal of a row, as [`Sink`] holds its own.
@@ -94,6 +96,7 @@ impl Sink {
             shards,
             window: WINDOW,
             next_split: WINDOW,
+            threaded_sort: MIN_THREADED_SORT,
         }
     }
 
@@ -102,6 +105,14 @@ impl Sink {
     pub(crate) fn with_window(mut self, bytes: usize) -> Sink {
         self.window = bytes.max(1);
         self.next_split = self.window;
+        self
+    }
+
+    /// Sorts and merges `groups` or more on several threads instead of
+    /// [`MIN_THREADED_SORT`] (tests merge tiny tables).
+    #[cfg(test)]
+    pub(crate) fn with_threaded_sort(mut self, groups: usize) -> Sink {
+        self.threaded_sort = groups;
         self
     }
 
@@ -215,20 +226,39 @@ impl Sink {
         Ok(())
     }
 
-    /// Every engine's groups, sorted each on its own thread (on this one
-    /// when there are few) and merged.
-    fn take_sorted(&mut self) -> Sorted {
+    /// Every engine's groups as result rows: each table sorted on its own
+    /// thread, then the sorted runs cut into key ranges, one a thread, each
+    /// merged and its trailing cells rendered there (all on this thread when
+    /// there are few groups).
+    fn results_for(&mut self, partial: bool) -> Results {
         let groups: usize = (self.shards.iter().map(|s| s.engine.load().0)).sum();
-        let few = groups + self.engine.load().0 < MIN_THREADED_SORT;
+        let few = groups + self.engine.load().0 < self.threaded_sort;
         let engines =
             std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
         let jobs: Vec<_> = engines.map(|engine| move || engine.take_sorted()).collect();
-        let runs = if few {
+        let runs: Vec<Sorted> = if few {
             jobs.into_iter().map(|mut job| job()).collect()
         } else {
             run_all(jobs)
         };
-        Sorted::merge(runs)
+        let runs: Vec<Sorted> = runs.into_iter().filter(|r| !r.is_empty()).collect();
+        if few || runs.len() < 2 {
+            return self.engine.results_of(Sorted::merge(runs), partial);
+        }
+        let cuts = Sorted::cuts(&runs, runs.len());
+        let (engine, runs_ref) = (&self.engine, &runs);
+        let jobs: Vec<_> = (cuts.iter())
+            .map(|cut| {
+                move || {
+                    let merged = Sorted::merge_cut(runs_ref, cut);
+                    let tails = engine.tails(merged.accs(), merged.len(), partial);
+                    (merged, tails)
+                }
+            })
+            .collect();
+        let (merged, tails): (Vec<_>, Vec<_>) = run_all(jobs).into_iter().unzip();
+        self.engine
+            .results_from(Sorted::join(runs, merged), tails, partial)
     }
 
     /// Feeds one whole body and ends it.
@@ -243,14 +273,12 @@ impl Sink {
 
     /// The engine's partial rows so far, emptying its group table (map phase).
     pub fn partials(&mut self) -> Results {
-        let sorted = self.take_sorted();
-        self.engine.results_of(sorted, true)
+        self.results_for(true)
     }
 
     /// The final results (reduce phase).
     pub fn results(&mut self) -> Results {
-        let sorted = self.take_sorted();
-        self.engine.results_of(sorted, false)
+        self.results_for(false)
     }
 
     /// The row accounting so far.
@@ -546,6 +574,7 @@ mod tests {
             max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
             map in proptest::bool::ANY,
             by_read in proptest::bool::ANY,
+            threaded_sort in proptest::sample::select(vec![0usize, MIN_THREADED_SORT]),
         ) {
             let split_at = split_at.min(rows.len());
             let bodies = [noargs_body(&rows[..split_at]), noargs_body(&rows[split_at..])];
@@ -555,7 +584,9 @@ mod tests {
                 Engine::new(cfg)
             };
             let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map, false);
-            let many = Sink::with_threads(engine(), threads).with_window(window);
+            let many = Sink::with_threads(engine(), threads)
+                .with_window(window)
+                .with_threaded_sort(threaded_sort);
             proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map, by_read), one);
         }
     }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::ops::Range;
 
 use crate::bytes::{self, common_prefix};
 
@@ -397,8 +398,10 @@ impl Groups {
         let groups = order.iter().map(|&i| groups[i as usize]).collect();
         Sorted {
             arenas: vec![arena],
-            groups,
-            from: Vec::new(),
+            stretches: vec![Merged {
+                groups,
+                from: Vec::new(),
+            }],
         }
     }
 }
@@ -406,40 +409,51 @@ impl Groups {
 /// How many groups ahead [`Sorted::keys_cells`] prefetches keys.
 const AHEAD: usize = 16;
 
-/// Groups in output order, taken out of one [`Groups`] table or merged
-/// from several ([`Sorted::merge`]).
+/// The most sorted runs [`Sorted::merge`] takes: one per thread, and
+/// [`crate::options`] allows 16.
+pub(crate) const MAX_RUNS: usize = 64;
+
+/// One key range of a merge of sorted runs ([`Sorted::cuts`]): per run,
+/// the range of its groups that falls in it.
+pub(crate) type Cut = Vec<Range<usize>>;
+
+/// Groups in output order, as records that say where each one's key lies:
+/// one sorted table's groups, or one [`Cut`] of several merged
+/// ([`Sorted::merge_cut`]). Its keys are in the arenas of the [`Sorted`]
+/// that holds it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Sorted {
-    /// The key arenas of the tables the groups came from.
-    arenas: Vec<Vec<u8>>,
-    /// The group records, in output order.
+pub(crate) struct Merged {
     groups: Vec<Group>,
-    /// Per group, which arena holds its key; empty when there is one arena.
+    /// Per group, which arena holds its key; empty when all are in the first.
     from: Vec<u8>,
 }
 
-impl Sorted {
+impl Merged {
     /// Number of groups.
     pub(crate) fn len(&self) -> usize {
         self.groups.len()
     }
 
-    /// True when there are no groups.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+    /// The groups' accumulators, in order.
+    pub(crate) fn accs(&self) -> impl Iterator<Item = &Acc> + '_ {
+        self.groups.iter().map(|g| &g.acc)
     }
 
-    /// The key of group `n`.
-    fn key(&self, n: usize) -> &[u8] {
+    /// The arena that holds group `n`'s key.
+    fn arena_of(&self, n: usize) -> usize {
+        self.from.get(n).map_or(0, |&a| usize::from(a))
+    }
+
+    /// The key of group `n`, in `arenas`.
+    fn key<'a>(&self, arenas: &'a [Vec<u8>], n: usize) -> &'a [u8] {
         let g = &self.groups[n];
-        let arena = self.from.get(n).map_or(0, |&a| usize::from(a));
-        &self.arenas[arena][g.start as usize..(g.start + g.len) as usize]
+        &arenas[self.arena_of(n)][g.start as usize..(g.start + g.len) as usize]
     }
 
     /// Prefetches every cache line of group `n`'s key, if there is one.
-    fn prefetch(&self, n: usize) {
+    fn prefetch(&self, arenas: &[Vec<u8>], n: usize) {
         if n < self.groups.len() {
-            let key = self.key(n);
+            let key = self.key(arenas, n);
             key.iter()
                 .step_by(64)
                 .chain(key.last())
@@ -447,61 +461,191 @@ impl Sorted {
         }
     }
 
-    /// Merges sorted runs of different tables into one: the groups of all
-    /// in order, those of equal keys merged into one. At most 256 runs.
-    pub(crate) fn merge(runs: Vec<Sorted>) -> Sorted {
-        let mut runs = runs.into_iter().filter(|r| !r.is_empty());
-        let Some(mut merged) = runs.next() else {
-            return Sorted::default();
-        };
-        for run in runs {
-            merged = merged.merge_with(run);
+    /// The first of the groups from `from` on whose key is not less than `key`.
+    fn lower_bound(&self, arenas: &[Vec<u8>], from: usize, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (from, self.groups.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if bytes::compare(self.key(arenas, mid), key).is_lt() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        merged
+        lo
     }
 
-    /// This run and `other` merged, reading both in order (their keys
-    /// prefetched [`AHEAD`] groups on, as [`Sorted::keys_cells`] does).
-    fn merge_with(self, other: Sorted) -> Sorted {
-        let shift = self.arenas.len();
-        debug_assert!(shift + other.arenas.len() <= 256, "at most 256 runs");
-        let total = self.groups.len() + other.groups.len();
-        let (mut groups, mut from) = (Vec::with_capacity(total), Vec::with_capacity(total));
-        for k in 0..AHEAD {
-            self.prefetch(k);
-            other.prefetch(k);
+    /// [`Sorted::keys_cells`] of the groups `range` of this stretch.
+    fn keys_cells_in<'a>(
+        &'a self,
+        arenas: &'a [Vec<u8>],
+        range: Range<usize>,
+    ) -> impl Iterator<Item = (&'a [u8], Cells, &'a Acc)> + 'a {
+        let first = range.start;
+        for n in first..(first + AHEAD).min(range.end) {
+            self.prefetch(arenas, n);
         }
-        let (mut i, mut j) = (0, 0);
-        while i < self.groups.len() || j < other.groups.len() {
-            let order = match (i < self.groups.len(), j < other.groups.len()) {
-                (true, true) => bytes::compare(self.key(i), other.key(j)),
-                (true, false) => Ordering::Less,
-                _ => Ordering::Greater,
+        self.groups[range].iter().enumerate().map(move |(i, g)| {
+            let n = first + i;
+            self.prefetch(arenas, n + AHEAD);
+            (self.key(arenas, n), g.cells, &g.acc)
+        })
+    }
+}
+
+/// The stretches of `lens` (one after another) that `range` of the whole
+/// covers: each stretch's number and its part of the range, from its start.
+pub(crate) fn stretches(
+    lens: impl Iterator<Item = usize>,
+    range: Range<usize>,
+) -> impl Iterator<Item = (usize, Range<usize>)> {
+    lens.scan(0, |start, len| {
+        let lo = std::mem::replace(start, *start + len);
+        Some(lo..lo + len)
+    })
+    .enumerate()
+    .filter_map(move |(i, whole)| {
+        let (from, to) = (range.start.max(whole.start), range.end.min(whole.end));
+        (from < to).then(|| (i, from - whole.start..to - whole.start))
+    })
+}
+
+/// Groups in output order, taken out of one [`Groups`] table (a run, of one
+/// stretch) or merged from several ([`Sorted::merge`]): the tables' key
+/// arenas, and the groups as stretches of records, one after another.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sorted {
+    /// The key arenas of the tables the groups came from.
+    arenas: Vec<Vec<u8>>,
+    /// The group records, in output order, in stretches.
+    stretches: Vec<Merged>,
+}
+
+impl Sorted {
+    /// Number of groups.
+    pub(crate) fn len(&self) -> usize {
+        self.stretches.iter().map(Merged::len).sum()
+    }
+
+    /// True when there are no groups.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stretches, in order.
+    pub(crate) fn stretches(&self) -> &[Merged] {
+        &self.stretches
+    }
+
+    /// The groups of a run, as one table's [`Groups::take_sorted`] gives
+    /// them: its only stretch.
+    fn run(&self) -> &Merged {
+        debug_assert!(self.stretches.len() == 1, "a run is one stretch");
+        &self.stretches[0]
+    }
+
+    /// Merges sorted runs of different tables, each as its
+    /// [`Groups::take_sorted`] gives it, into one: the groups of all in
+    /// order, those of equal keys merged into one. At most [`MAX_RUNS`] runs.
+    pub(crate) fn merge(runs: Vec<Sorted>) -> Sorted {
+        let mut runs: Vec<Sorted> = runs.into_iter().filter(|r| !r.is_empty()).collect();
+        if runs.len() < 2 {
+            return runs.pop().unwrap_or_default();
+        }
+        let cut: Cut = runs.iter().map(|r| 0..r.len()).collect();
+        let merged = Sorted::merge_cut(&runs, &cut);
+        Sorted::join(runs, vec![merged])
+    }
+
+    /// The merge of non-empty `runs` cut into `parts` key ranges, in
+    /// order, of about as many groups each: a range is bounded by keys of
+    /// the longest run and holds the same keys in every run, so equal keys
+    /// always share a cut. Each cut can be merged on its own
+    /// ([`Sorted::merge_cut`]).
+    pub(crate) fn cuts(runs: &[Sorted], parts: usize) -> Vec<Cut> {
+        let longest = runs.iter().max_by_key(|r| r.len());
+        let mut starts = vec![0; runs.len()];
+        let mut cuts = Vec::with_capacity(parts);
+        for i in 1..=parts.max(1) {
+            let pivot = longest
+                .filter(|_| i < parts)
+                .map(|l| l.run().key(&l.arenas, l.len() * i / parts));
+            let ends: Vec<usize> = match pivot {
+                Some(key) => (runs.iter().zip(&starts))
+                    .map(|(r, &s)| r.run().lower_bound(&r.arenas, s, key))
+                    .collect(),
+                None => runs.iter().map(Sorted::len).collect(),
             };
-            // The run a group is taken from, its place there, and the
-            // arena number its key keeps in the merged run.
-            let (run, n, base) = if order.is_le() {
-                (&self, &mut i, 0)
-            } else {
-                (&other, &mut j, shift)
+            cuts.push(starts.iter().zip(&ends).map(|(&s, &e)| s..e).collect());
+            starts = ends;
+        }
+        cuts
+    }
+
+    /// The groups of one cut of `runs`, merged, reading every run in order
+    /// (their keys prefetched [`AHEAD`] groups on, as [`Sorted::keys_cells`]
+    /// does). Of equal keys the earliest run's group stays, the others'
+    /// accumulators merged into it in run order. Its arenas are numbered
+    /// as [`Sorted::join`] keeps them.
+    pub(crate) fn merge_cut(runs: &[Sorted], cut: &[Range<usize>]) -> Merged {
+        debug_assert!(runs.len() <= MAX_RUNS, "at most {MAX_RUNS} runs");
+        // Run r's arenas are numbered after those of the runs before it.
+        let bases: Vec<usize> = (runs.iter())
+            .scan(0, |n, r| Some(std::mem::replace(n, *n + r.arenas.len())))
+            .collect();
+        debug_assert!(runs.iter().map(|r| r.arenas.len()).sum::<usize>() <= 256);
+        let key = |r: usize, n: usize| runs[r].run().key(&runs[r].arenas, n);
+        let prefetch = |r: usize, n: usize| {
+            if n < cut[r].end {
+                runs[r].run().prefetch(&runs[r].arenas, n);
+            }
+        };
+        let mut at: Vec<usize> = cut.iter().map(|r| r.start).collect();
+        let total = cut.iter().map(ExactSizeIterator::len).sum();
+        let (mut groups, mut from) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        for (r, range) in cut.iter().enumerate() {
+            (range.start..range.start + AHEAD).for_each(|n| prefetch(r, n));
+        }
+        loop {
+            // The run whose next key is least, and the later runs whose
+            // next key equals it.
+            let (mut least, mut ties) = (None::<usize>, 0u64);
+            for r in (0..runs.len()).filter(|&r| at[r] < cut[r].end) {
+                let Some(b) = least else {
+                    least = Some(r);
+                    continue;
+                };
+                match bytes::compare(key(r, at[r]), key(b, at[b])) {
+                    Ordering::Less => (least, ties) = (Some(r), 0),
+                    Ordering::Equal => ties |= 1 << r,
+                    Ordering::Greater => {}
+                }
+            }
+            let Some(b) = least else {
+                break;
             };
-            let mut g = run.groups[*n];
-            from.push((run.from.get(*n).map_or(0, |&a| usize::from(a)) + base) as u8);
-            *n += 1;
-            run.prefetch(*n + AHEAD);
-            if order.is_eq() {
-                g.acc.merge(&other.groups[j].acc);
-                j += 1;
-                other.prefetch(j + AHEAD);
+            let run = runs[b].run();
+            let mut g = run.groups[at[b]];
+            from.push((run.arena_of(at[b]) + bases[b]) as u8);
+            for r in std::iter::once(b).chain((b + 1..runs.len()).filter(|r| ties >> r & 1 == 1)) {
+                if r != b {
+                    g.acc.merge(&runs[r].run().groups[at[r]].acc);
+                }
+                at[r] += 1;
+                prefetch(r, at[r] + AHEAD);
             }
             groups.push(g);
         }
-        let mut arenas = self.arenas;
-        arenas.extend(other.arenas);
+        Merged { groups, from }
+    }
+
+    /// The runs' groups merged cut by cut ([`Sorted::merge_cut`] of each
+    /// of [`Sorted::cuts`], in order): the cuts are its stretches, and it
+    /// keeps the runs' arenas. Nothing is copied.
+    pub(crate) fn join(runs: Vec<Sorted>, merged: Vec<Merged>) -> Sorted {
         Sorted {
-            arenas,
-            groups,
-            from,
+            arenas: runs.into_iter().flat_map(|r| r.arenas).collect(),
+            stretches: merged,
         }
     }
 
@@ -509,11 +653,6 @@ impl Sorted {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (KeyValues<'_>, &Acc)> + '_ {
         self.keys_cells()
             .map(|(key, _, acc)| (KeyValues { rest: key }, acc))
-    }
-
-    /// The groups' accumulators, in order.
-    pub(crate) fn accs(&self) -> impl Iterator<Item = &Acc> + '_ {
-        self.groups.iter().map(|g| &g.acc)
     }
 
     /// The groups in order: each one's encoded key, how its values are
@@ -524,29 +663,23 @@ impl Sorted {
     /// prefetches every cache line of the key [`AHEAD`] groups on, and the
     /// lines arrive while the groups in between are written.
     pub(crate) fn keys_cells(&self) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
-        self.keys_cells_in(0..self.groups.len())
+        self.keys_cells_in(0..self.len())
     }
 
     /// [`Sorted::keys_cells`] of the groups `range` only.
     pub(crate) fn keys_cells_in(
         &self,
-        range: std::ops::Range<usize>,
+        range: Range<usize>,
     ) -> impl Iterator<Item = (&[u8], Cells, &Acc)> + '_ {
-        let first = range.start;
-        for n in first..first + AHEAD {
-            self.prefetch(n);
-        }
-        self.groups[range].iter().enumerate().map(move |(i, g)| {
-            let n = first + i;
-            self.prefetch(n + AHEAD);
-            (self.key(n), g.cells, &g.acc)
-        })
+        stretches(self.stretches.iter().map(Merged::len), range)
+            .flat_map(move |(i, r)| self.stretches[i].keys_cells_in(&self.arenas, r))
     }
 
     /// The bytes of all groups' BY values as CSV cells, each followed by a
     /// comma (what [`write_key_csv`] writes for every key).
     pub(crate) fn csv_bytes(&self) -> usize {
-        self.groups.iter().map(|g| g.csv_len as usize).sum()
+        let groups = self.stretches.iter().flat_map(|s| &s.groups);
+        groups.map(|g| g.csv_len as usize).sum()
     }
 }
 
@@ -1205,6 +1338,39 @@ mod tests {
             }
             want.sort_by(|a, b| compare_tuples(a, b));
             let got: Vec<Vec<Vec<u8>>> = drain(&mut g).into_iter().map(|r| r.0).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn runs_merged_in_cuts_are_the_one_table_of_all_rows(
+            tables in prop::collection::vec(
+                prop::collection::vec((0usize..7, 0usize..3, 0.0f64..1e6), 0..40),
+                1..5,
+            ),
+            parts in 1usize..6,
+        ) {
+            // Numbers and text in both fields, so cuts fall between sort classes.
+            let values = ["10", "9", "-1", "a", "B", "1.5", ""];
+            let fold = |rows: &[(usize, usize, f64)]| {
+                let mut g = Groups::new(1000);
+                for &(a, b, t) in rows {
+                    let acc = Acc { count: 1.0, first: t, last: t };
+                    add(&mut g, &[values[a], values[b]], &acc).unwrap();
+                }
+                g
+            };
+            let all: Vec<_> = tables.iter().flatten().copied().collect();
+            let want = drain(&mut fold(&all));
+            let runs = || tables.iter().map(|t| fold(t).take_sorted()).filter(|r| !r.is_empty());
+            let runs: Vec<Sorted> = runs().collect();
+            let cuts = Sorted::cuts(&runs, parts);
+            prop_assert_eq!(cuts.len(), parts);
+            let merged = cuts.iter().map(|c| Sorted::merge_cut(&runs, c)).collect();
+            let sorted = Sorted::join(runs, merged);
+            let got: Vec<_> = sorted.iter().map(|(v, a)| (v.map(Cow::into_owned).collect(), *a)).collect();
+            prop_assert_eq!(&got, &want);
+            let runs: Vec<Sorted> = tables.iter().map(|t| fold(t).take_sorted()).collect();
+            let got: Vec<_> = Sorted::merge(runs).iter().map(|(v, a)| (v.map(Cow::into_owned).collect(), *a)).collect();
             prop_assert_eq!(got, want);
         }
 

@@ -6,7 +6,8 @@
 //! the map phase on each indexer (partial rows, [`Engine::results_of`] with
 //! `partial`) and the reduce phase that merges their partial rows
 //! ([`Engine::finish`]). Tables filled on several threads merge as sorted
-//! runs ([`Sorted::merge`]).
+//! runs ([`Sorted::merge`]), cut into key ranges that merge on threads of their
+//! own ([`Sorted::cuts`]).
 
 mod aggregate;
 mod event;
@@ -21,8 +22,8 @@ pub use render::{BadFormat, TimeRender};
 pub use spec::{Binary, Mode, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES};
 
 pub(crate) use aggregate::{
-    csv_cell, csv_cell_len, parse_number, write_key_csv, Acc, Cells, GroupLimit, Groups, Parts,
-    Sorted, MAX_GROUP_KEY_BYTES,
+    csv_cell, csv_cell_len, parse_number, stretches, write_key_csv, Acc, Cells, GroupLimit, Groups,
+    Parts, Sorted, MAX_GROUP_KEY_BYTES,
 };
 pub(crate) use event::OwnedRow;
 pub(crate) use filter::DestFilter;
@@ -237,19 +238,40 @@ pub struct Table {
 
 /// The engine's output: groups in order, with their BY values and their
 /// rendered `count`, `firstTime`, `lastTime` (and, for partial rows, the
-/// [`PARTIAL_MARKER`]) cells. Held as the group table's arena of encoded
-/// keys plus one text buffer of the trailing cells, already CSV, so writing
-/// a million rows allocates nothing per row, and its length (each group
-/// keeps its CSV length) is known without a pass.
+/// [`PARTIAL_MARKER`]) cells. Held as the group tables' arenas of encoded
+/// keys plus text buffers of the trailing cells, already CSV, one per
+/// stretch of the groups, so writing a million rows allocates nothing per
+/// row, and its length (each group keeps its CSV length) is known without
+/// a pass.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     columns: Vec<&'static str>,
     sorted: Sorted,
-    /// The trailing cells of every row as CSV cells, each followed by a
-    /// comma (as the keys are), back to back.
+    /// The trailing cells of each stretch of `sorted`.
+    tails: Vec<Tails>,
+}
+
+/// The trailing cells of a stretch of result rows, as CSV, rendered by
+/// [`Engine::tails`] for [`Engine::results_from`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tails {
+    /// Every row's cells, each followed by a comma (as the keys are),
+    /// back to back.
     text: Vec<u8>,
-    /// Where each row's trailing cells end in `text`.
+    /// Where each row's cells end in `text`.
     ends: Vec<usize>,
+    /// Times that could not be rendered (see [`Engine::time_warning`]).
+    unrenderable: u64,
+}
+
+impl Tails {
+    /// The cells of the rows `rows` of this stretch.
+    fn rows_in(&self, rows: std::ops::Range<usize>) -> impl Iterator<Item = &[u8]> + '_ {
+        rows.map(|n| {
+            let first = if n == 0 { 0 } else { self.ends[n - 1] };
+            &self.text[first..self.ends[n]]
+        })
+    }
 }
 
 impl Results {
@@ -272,10 +294,8 @@ impl Results {
     pub(crate) fn rows(
         &self,
     ) -> impl Iterator<Item = impl Iterator<Item = Cow<'_, [u8]>> + '_> + '_ {
-        self.sorted
-            .iter()
-            .enumerate()
-            .map(move |(n, (parts, _))| parts.chain(Parts::new(self.tails(n))))
+        (self.sorted.iter().zip(self.tails_in(0..self.len())))
+            .map(|((parts, _), tails)| parts.chain(Parts::new(tails)))
     }
 
     /// The rows `rows`, in order, as their encoded keys (see
@@ -286,22 +306,22 @@ impl Results {
         &self,
         rows: std::ops::Range<usize>,
     ) -> impl Iterator<Item = (&[u8], Cells, &[u8])> + '_ {
-        let first = rows.start;
-        self.sorted
-            .keys_cells_in(rows)
-            .enumerate()
-            .map(move |(n, (key, cells, _))| (key, cells, self.tails(first + n)))
+        (self
+            .sorted
+            .keys_cells_in(rows.clone())
+            .zip(self.tails_in(rows)))
+        .map(|((key, cells, _), tails)| (key, cells, tails))
     }
 
     /// Bytes of all rows' CSV lines, as [`Results::csv_rows_in`] gives them.
     pub(crate) fn csv_bytes(&self) -> usize {
-        self.sorted.csv_bytes() + self.text.len()
+        self.sorted.csv_bytes() + self.tails.iter().map(|t| t.text.len()).sum::<usize>()
     }
 
-    /// The trailing cells of row `n`, as CSV.
-    fn tails(&self, n: usize) -> &[u8] {
-        let first = if n == 0 { 0 } else { self.ends[n - 1] };
-        &self.text[first..self.ends[n]]
+    /// The trailing cells of the rows `rows`.
+    fn tails_in(&self, rows: std::ops::Range<usize>) -> impl Iterator<Item = &[u8]> + '_ {
+        stretches(self.tails.iter().map(|t| t.ends.len()), rows)
+            .flat_map(|(i, r)| self.tails[i].rows_in(r))
     }
 
     /// The same rows as an owned [`Table`] (for small outputs: offline
@@ -803,12 +823,49 @@ impl Engine {
     /// (see [`Engine::results`]): partial rows for the reduce phase, or the
     /// final ones.
     pub(crate) fn results_of(&mut self, sorted: Sorted, partial: bool) -> Results {
-        let mut text = Vec::with_capacity(sorted.len() * 48);
-        let mut ends = Vec::with_capacity(sorted.len());
+        let stretches = sorted.stretches().iter();
+        let tails = stretches
+            .map(|s| self.tails(s.accs(), s.len(), partial))
+            .collect();
+        self.results_from(sorted, tails, partial)
+    }
+
+    /// The result rows of `sorted`, whose trailing cells `tails` rendered
+    /// stretch by stretch ([`Engine::tails`]).
+    pub(crate) fn results_from(
+        &mut self,
+        sorted: Sorted,
+        tails: Vec<Tails>,
+        partial: bool,
+    ) -> Results {
+        debug_assert!(
+            (sorted.stretches().iter().map(|s| s.len())).eq(tails.iter().map(|t| t.ends.len())),
+            "the tails of every stretch"
+        );
+        self.unrenderable += tails.iter().map(|t| t.unrenderable).sum::<u64>();
+        Results {
+            columns: self.columns(partial),
+            sorted,
+            tails,
+        }
+    }
+
+    /// The trailing cells (`count`, the times and, in partial rows, the
+    /// marker) of the `len` groups whose accumulators are `accs`, in
+    /// order. It reads only the configuration, so stretches of one result
+    /// can be rendered on threads of their own.
+    pub(crate) fn tails<'a>(
+        &self,
+        accs: impl Iterator<Item = &'a Acc>,
+        len: usize,
+        partial: bool,
+    ) -> Tails {
+        let mut text = Vec::with_capacity(len * 48);
+        let mut ends = Vec::with_capacity(len);
         let mut unrenderable = 0u64;
         let mut times = TimeCache::new(&self.cfg.time);
         let mut cell = Vec::new();
-        for acc in sorted.accs() {
+        for acc in accs {
             write_number(&mut text, acc.count);
             text.push(b',');
             for t in [acc.first_time(), acc.last_time()] {
@@ -833,12 +890,10 @@ impl Engine {
             }
             ends.push(text.len());
         }
-        self.unrenderable += unrenderable;
-        Results {
-            columns: self.columns(partial),
-            sorted,
+        Tails {
             text,
             ends,
+            unrenderable,
         }
     }
 
