@@ -8,7 +8,7 @@ use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
 use super::error::{inform, Error, ErrorKind};
-use super::threads::run_all;
+use super::threads::{run_all, run_all_or_here};
 
 /// Chunk bodies into an engine: the one place where decoded rows reach
 /// [`Engine::push`] and the rows the prefilter skipped reach
@@ -228,24 +228,21 @@ impl Sink {
 
     /// Every engine's groups as result rows: each table sorted on its own
     /// thread, then the sorted runs cut into key ranges, one a thread, each
-    /// merged and its trailing cells rendered there (all on this thread when
-    /// there are few groups).
+    /// merged and its trailing cells rendered there (all on this thread, in
+    /// one range, when there are few groups). One run is the result as it is.
     fn results_for(&mut self, partial: bool) -> Results {
         let groups: usize = (self.shards.iter().map(|s| s.engine.load().0)).sum();
         let few = groups + self.engine.load().0 < self.threaded_sort;
         let engines =
             std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
         let jobs: Vec<_> = engines.map(|engine| move || engine.take_sorted()).collect();
-        let runs: Vec<Sorted> = if few {
-            jobs.into_iter().map(|mut job| job()).collect()
-        } else {
-            run_all(jobs)
-        };
-        let runs: Vec<Sorted> = runs.into_iter().filter(|r| !r.is_empty()).collect();
-        if few || runs.len() < 2 {
-            return self.engine.results_of(Sorted::merge(runs), partial);
+        let mut runs: Vec<Sorted> = run_all_or_here(jobs, few);
+        runs.retain(|r| !r.is_empty());
+        if runs.len() < 2 {
+            let sorted = runs.pop().unwrap_or_default();
+            return self.engine.results_of(sorted, partial);
         }
-        let cuts = Sorted::cuts(&runs, runs.len());
+        let cuts = Sorted::cuts(&runs, if few { 1 } else { runs.len() });
         let (engine, runs_ref) = (&self.engine, &runs);
         let jobs: Vec<_> = (cuts.iter())
             .map(|cut| {
@@ -256,7 +253,7 @@ impl Sink {
                 }
             })
             .collect();
-        let (merged, tails): (Vec<_>, Vec<_>) = run_all(jobs).into_iter().unzip();
+        let (merged, tails): (Vec<_>, Vec<_>) = run_all_or_here(jobs, few).into_iter().unzip();
         self.engine
             .results_from(Sorted::join(runs, merged), tails, partial)
     }

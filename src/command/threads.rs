@@ -39,6 +39,19 @@ pub(crate) fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> 
     })
 }
 
+/// The jobs' results in order: run by [`run_all`], or one after another on
+/// this thread when `here` (too little work to start threads for).
+pub(crate) fn run_all_or_here<T: Send, F: FnOnce() -> T + Send>(
+    jobs: Vec<F>,
+    here: bool,
+) -> Vec<T> {
+    if here {
+        jobs.into_iter().map(|job| job()).collect()
+    } else {
+        run_all(jobs)
+    }
+}
+
 /// Bytes of rows rendered at a time by [`write_results_on`].
 const BLOCK: usize = 1 << 20;
 

@@ -409,7 +409,7 @@ impl Groups {
 /// How many groups ahead [`Sorted::keys_cells`] prefetches keys.
 const AHEAD: usize = 16;
 
-/// The most sorted runs [`Sorted::merge`] takes: one per thread, and
+/// The most sorted runs [`Sorted::merge_cut`] takes: one per thread, and
 /// [`crate::options`] allows 16.
 pub(crate) const MAX_RUNS: usize = 64;
 
@@ -511,7 +511,7 @@ pub(crate) fn stretches(
 }
 
 /// Groups in output order, taken out of one [`Groups`] table (a run, of one
-/// stretch) or merged from several ([`Sorted::merge`]): the tables' key
+/// stretch) or merged from several ([`Sorted::merge_cut`]): the tables' key
 /// arenas, and the groups as stretches of records, one after another.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sorted {
@@ -544,20 +544,8 @@ impl Sorted {
         &self.stretches[0]
     }
 
-    /// Merges sorted runs of different tables, each as its
-    /// [`Groups::take_sorted`] gives it, into one: the groups of all in
-    /// order, those of equal keys merged into one. At most [`MAX_RUNS`] runs.
-    pub(crate) fn merge(runs: Vec<Sorted>) -> Sorted {
-        let mut runs: Vec<Sorted> = runs.into_iter().filter(|r| !r.is_empty()).collect();
-        if runs.len() < 2 {
-            return runs.pop().unwrap_or_default();
-        }
-        let cut: Cut = runs.iter().map(|r| 0..r.len()).collect();
-        let merged = Sorted::merge_cut(&runs, &cut);
-        Sorted::join(runs, vec![merged])
-    }
-
-    /// The merge of non-empty `runs` cut into `parts` key ranges, in
+    /// The merge of non-empty `runs` (each as its table's
+    /// [`Groups::take_sorted`] gives it, at most [`MAX_RUNS`]) cut into `parts` key ranges, in
     /// order, of about as many groups each: a range is bounded by keys of
     /// the longest run and holds the same keys in every run, so equal keys
     /// always share a cut. Each cut can be merged on its own
@@ -1369,9 +1357,6 @@ mod tests {
             let sorted = Sorted::join(runs, merged);
             let got: Vec<_> = sorted.iter().map(|(v, a)| (v.map(Cow::into_owned).collect(), *a)).collect();
             prop_assert_eq!(&got, &want);
-            let runs: Vec<Sorted> = tables.iter().map(|t| fold(t).take_sorted()).collect();
-            let got: Vec<_> = Sorted::merge(runs).iter().map(|(v, a)| (v.map(Cow::into_owned).collect(), *a)).collect();
-            prop_assert_eq!(got, want);
         }
 
         #[test]

@@ -6,8 +6,8 @@
 //! the map phase on each indexer (partial rows, [`Engine::results_of`] with
 //! `partial`) and the reduce phase that merges their partial rows
 //! ([`Engine::finish`]). Tables filled on several threads merge as sorted
-//! runs ([`Sorted::merge`]), cut into key ranges that merge on threads of their
-//! own ([`Sorted::cuts`]).
+//! runs, cut into key ranges that merge on threads of their own
+//! ([`Sorted::cuts`], [`Sorted::merge_cut`]).
 
 mod aggregate;
 mod event;
@@ -485,7 +485,7 @@ impl Engine {
     }
 
     /// Takes every group out, sorted (for [`Engine::results_of`], once
-    /// merged with other engines' by [`Sorted::merge`]).
+    /// merged with other engines' by [`Sorted::merge_cut`]).
     pub(crate) fn take_sorted(&mut self) -> Sorted {
         self.groups.take_sorted()
     }
