@@ -26,8 +26,9 @@
 // default 3), `BENCH_RSS_FACTOR` (the larger B RSS run is this many times
 // `BENCH_ROWS`, default 10; 0 skips it), `BENCH_ONLY` (a comma list of
 // stream names to run, e.g. `A-network,B-noargs`), `BENCH_DUMP` (a
-// directory: also write each stream there as `<name>.stream`, for
-// profilers and for `benches/sdk/compare.sh`), `BENCH_SEED` (generator seed),
+// directory: also write each stream there as `<name>.stream`, its map
+// phase's as `<name>-map.stream` and the reduce's as
+// `<name>-partials.stream`, for profilers and for `benches/sdk/compare.sh`), `BENCH_SEED` (generator seed),
 // `BENCH_SHIPPED` (another build of the command, timed whole-process beside
 // the release binary: `make bench` passes the static musl build the app
 // ships for x86_64 Linux).
@@ -1040,6 +1041,12 @@ fn main() {
                 let mut w = io::BufWriter::new(File::create(&partials).unwrap());
                 write_stream(mode, &bodies, &[], 1, &mut w).unwrap();
                 w.flush().unwrap();
+            }
+            if let Some(d) = std::env::var_os("BENCH_DUMP") {
+                for (from, what) in [(&map_in, "map"), (&partials, "partials")] {
+                    let to = Path::new(&d).join(format!("{name}-{what}.stream"));
+                    std::fs::copy(from, to).unwrap();
+                }
             }
 
             // Then every measurement once per round, round after round, so

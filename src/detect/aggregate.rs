@@ -119,6 +119,12 @@ pub(crate) struct Encoded {
     pub(crate) plain: bool,
 }
 
+/// An unused slot of [`Groups`]: no group number is all ones (the limit is
+/// below `u32::MAX`). Not 0, so a new table is written, not taken as
+/// zeroed pages: probing zero pages and then writing them copies each page
+/// on its first write, with a TLB flush across every thread of the process.
+const EMPTY_SLOT: u64 = u64::MAX;
+
 /// Groups keyed by their encoded BY tuple (see [`encode_value`]).
 ///
 /// Every key lives in one byte arena, back to back; a group is a small
@@ -134,8 +140,8 @@ pub(crate) struct Encoded {
 pub(crate) struct Groups {
     arena: Vec<u8>,
     groups: Vec<Group>,
-    /// Per slot, the low 32 bits of the hash over group number + 1; 0
-    /// when empty. A power of two long.
+    /// Per slot, the low 32 bits of the hash over group number + 1;
+    /// [`EMPTY_SLOT`] when empty. A power of two long.
     slots: Vec<u64>,
     limit: usize,
     hasher: foldhash::fast::RandomState,
@@ -271,7 +277,7 @@ impl Groups {
             let mut at = (key.hash >> 32) as usize & mask;
             loop {
                 let slot = self.slots[at];
-                if slot == 0 {
+                if slot == EMPTY_SLOT {
                     empty = Some(at);
                     break;
                 }
@@ -363,7 +369,7 @@ impl Groups {
     fn place(&mut self, hash: u64, n: u32) {
         let mask = self.slots.len() - 1;
         let mut at = (hash >> 32) as usize & mask;
-        while self.slots[at] != 0 {
+        while self.slots[at] != EMPTY_SLOT {
             at = (at + 1) & mask;
         }
         self.slots[at] = hash << 32 | u64::from(n);
@@ -373,7 +379,7 @@ impl Groups {
     /// group from its stored hash (the newest one included).
     fn grow(&mut self) {
         let len = (self.slots.len() * 2).max(1024);
-        self.slots = vec![0; len];
+        self.slots = vec![EMPTY_SLOT; len];
         for i in 0..self.groups.len() {
             self.place(self.groups[i].hash, i as u32 + 1);
         }

@@ -238,8 +238,12 @@ impl<'a> TimeCache<'a> {
         }
         let secs = secs as i64;
         if self.slots.is_empty() {
+            // A second no call caches (they are within ±1e15), so an empty
+            // slot is not all zeros: the cache is written here, not taken as
+            // zeroed pages that each fault again, and flush the TLB of every
+            // thread, when a slot is first written.
             let empty = Slot {
-                secs: 0,
+                secs: i64::MIN,
                 len: 0,
                 text: [0; SLOT_TEXT],
             };
