@@ -327,6 +327,9 @@ pub struct BodyReader {
     buf: Vec<u8>,
     /// `buf[..end]` holds bytes not yet processed; it starts a record.
     end: usize,
+    /// The buffer that bytes read during [`BodyReader::process_split`] go
+    /// into; it becomes `buf` after, and `buf` the spare.
+    spare: Vec<u8>,
     carry: Carry,
     /// The decoder of the records this reader processes itself.
     decoder: Decoder,
@@ -374,6 +377,41 @@ impl Piece<'_> {
     }
 }
 
+/// Where [`BodyReader::process_split`] takes the bytes that follow the
+/// stretches, read while they are processed: after a gap as long as the
+/// buffer's last line, where its unfinished record starts unless a quoted
+/// line break puts it earlier, so it is copied in front of them after.
+#[derive(Debug)]
+pub(crate) struct Ahead<'a> {
+    buf: &'a mut Vec<u8>,
+    gap: usize,
+    len: usize,
+}
+
+impl Ahead<'_> {
+    /// Reads from `src` until `limit` bytes are read ahead; false when
+    /// `src` ends first.
+    ///
+    /// # Errors
+    ///
+    /// A read error other than `Interrupted`; what was read before it stays read.
+    pub(crate) fn read_from(&mut self, src: &mut dyn Read, limit: usize) -> io::Result<bool> {
+        let end = self.gap + limit;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        while self.len < limit {
+            match src.read(&mut self.buf[self.gap + self.len..end]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl BodyReader {
     /// A reader for an engine's [`Schema`]: its needle, and its partial
     /// marker as the bypass column.
@@ -397,6 +435,7 @@ impl BodyReader {
         BodyReader {
             buf: Vec::new(),
             end: 0,
+            spare: Vec::new(),
             carry: Carry::default(),
             decoder: Decoder::new(
                 needle,
@@ -545,15 +584,22 @@ impl BodyReader {
     /// Processes the complete records in the buffer as `parts` stretches of
     /// about equal size, split where records start: `work` gets them in
     /// order and runs each (on a thread of its own, say; the first on this
-    /// reader's own decoder). Their counts and their first stop (an error or
-    /// a refusal), in row order, are then this reader's, and the unfinished
-    /// tail is rolled to the front.
+    /// reader's own decoder), and may read the bytes that follow into
+    /// [`Ahead`] meanwhile. Their counts and their first stop (an error or
+    /// a refusal), in row order, are then this reader's; the unfinished
+    /// tail is rolled to the front, with the bytes read ahead after it.
+    /// Returns what `work` returned and the length of that tail.
     ///
     /// The header is filed first, here. A stretch decoded after a stretch
     /// before it stopped is disregarded, as a serial read would never have
     /// reached it; its rows may already be in its sink.
-    pub(crate) fn process_split(&mut self, parts: usize, work: impl FnOnce(&mut [Piece<'_>])) {
+    pub(crate) fn process_split<R>(
+        &mut self,
+        parts: usize,
+        work: impl FnOnce(&mut [Piece<'_>], &mut Ahead<'_>) -> R,
+    ) -> (R, usize) {
         let buf = std::mem::take(&mut self.buf);
+        let mut spare = std::mem::take(&mut self.spare);
         let text = &buf[..self.end];
         let mut start = 0;
         let mut carry = self.carry;
@@ -579,7 +625,13 @@ impl BodyReader {
         for helper in &mut self.helpers {
             helper.adopt(&self.decoder);
         }
-        let done = {
+        let gap = text.len() - memchr::memrchr(b'\n', text).map_or(0, |nl| nl + 1);
+        let mut ahead = Ahead {
+            buf: &mut spare,
+            gap,
+            len: 0,
+        };
+        let (done, out) = {
             let decoders = std::iter::once(&mut self.decoder).chain(&mut self.helpers);
             let mut pieces: Vec<Piece<'_>> = decoders
                 .zip(bounds.iter().enumerate())
@@ -593,16 +645,36 @@ impl BodyReader {
                     }
                 })
                 .collect();
-            work(&mut pieces);
+            let out = work(&mut pieces, &mut ahead);
             let last = pieces.last().expect("there is always a first stretch");
             self.carry = last.carry;
-            bounds.last().expect("as many bounds as pieces") + last.done
+            (
+                bounds.last().expect("as many bounds as pieces") + last.done,
+                out,
+            )
         };
         for helper in &mut self.helpers {
             self.decoder.fold(helper);
         }
-        self.buf = buf;
-        self.consume(done);
+        let read = ahead.len;
+        let tail = self.end - done;
+        if read == 0 {
+            self.buf = buf;
+            self.consume(done);
+        } else {
+            // The tail goes in front of the bytes read ahead, which move
+            // only when it is longer than the gap left for it.
+            if spare.len() < tail + read {
+                spare.resize(tail + read, 0);
+            }
+            spare.copy_within(gap..gap + read, tail);
+            spare[..tail].copy_from_slice(&buf[done..self.end]);
+            self.end = tail + read;
+            self.buf = spare;
+            spare = buf;
+        }
+        self.spare = spare;
+        (out, tail)
     }
 
     /// Ends the body fed since [`BodyReader::begin`]: files its last record

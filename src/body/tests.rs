@@ -295,11 +295,14 @@ fn read_body(
         rows.push(cells(row));
         true
     };
-    let split_all = |reader: &mut BodyReader, parts: usize, row: &mut RowSink<'_>| {
-        reader.process_split(parts, |pieces| {
+    // While the stretches run, up to a window of what follows is read ahead.
+    let split_all = |reader: &mut BodyReader, parts, row: &mut RowSink<'_>, next: &mut &[u8]| {
+        reader.process_split(parts, |pieces, ahead| {
             for piece in pieces.iter_mut() {
                 piece.run(row);
             }
+            let limit = split.map_or(0, |(window, _)| window);
+            ahead.read_from(next, limit).unwrap();
         });
     };
     reader.begin(&Schema::from_fields(&["a", "b"], &[]));
@@ -310,15 +313,16 @@ fn read_body(
         };
         let mut piece = &body[w[0]..w[1]];
         while !piece.is_empty() {
-            let n = reader.copy_in(piece);
+            // A window at a time, so there is more to read ahead.
+            let n = reader.copy_in(&piece[..piece.len().min(window)]);
             piece = &piece[n..];
             if reader.buffered() >= window {
-                split_all(&mut reader, parts, &mut collect);
+                split_all(&mut reader, parts, &mut collect, &mut piece);
             }
         }
     }
     if let Some((_, parts)) = split {
-        split_all(&mut reader, parts, &mut collect);
+        split_all(&mut reader, parts, &mut collect, &mut &b""[..]);
         reader.process_buffered(&mut collect);
     }
     let counts = reader.finish(&mut collect)?;

@@ -8,7 +8,7 @@ use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
 use super::error::{inform, Error, ErrorKind};
-use super::threads::{run_all, run_all_or_here};
+use super::threads::{run_all, run_all_or_here, run_beside};
 
 /// Chunk bodies into an engine: the one place where decoded rows reach
 /// [`Engine::push`] and the rows the prefilter skipped reach
@@ -136,13 +136,15 @@ impl Sink {
             let n = self.body.copy_in(piece);
             piece = &piece[n..];
             if self.body.buffered() >= self.next_split {
-                self.split();
+                // Nothing is read ahead, so nothing can fail.
+                let _ = self.split(None);
             }
         }
     }
 
     /// Reads the rest of the current body from `src`, straight into the
-    /// body reader's buffer.
+    /// body reader's buffer. With helpers, the next window is read while
+    /// the helpers decode this one.
     ///
     /// # Errors
     ///
@@ -152,31 +154,53 @@ impl Sink {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             return self.body.read_from(src, &mut rows);
         }
-        while self.body.read_more(src)? {
-            if self.body.buffered() >= self.next_split {
-                self.split();
+        loop {
+            let more = if self.body.buffered() >= self.next_split {
+                self.split(Some(&mut *src))?
+            } else {
+                self.body.read_more(src)?
+            };
+            if !more {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
-    /// Decodes the buffered records on this thread and the helpers, each
-    /// taking a stretch into its own engine.
-    fn split(&mut self) {
+    /// Decodes the buffered records, split into stretches, each into its
+    /// own engine: on this thread and the helpers, or, given `src`, all on
+    /// helpers while this thread reads the next window from `src` (the
+    /// copy out of the kernel then costs no decoding time). False when
+    /// `src` ended.
+    ///
+    /// # Errors
+    ///
+    /// A read error from `src`, after the stretches are decoded; what was
+    /// read before it stays fed.
+    fn split(&mut self, src: Option<&mut dyn Read>) -> io::Result<bool> {
         let parts = self.shards.len() + 1;
+        let window = self.window;
         let (engine, refused, shards) = (&mut self.engine, &mut self.refused, &mut self.shards);
-        self.body.process_split(parts, |pieces| {
+        let (more, tail) = self.body.process_split(parts, |pieces, ahead| {
             let sinks = std::iter::once((engine, refused))
                 .chain(shards.iter_mut().map(|s| (&mut s.engine, &mut s.refused)));
-            let jobs = pieces
+            let jobs: Vec<_> = pieces
                 .iter_mut()
                 .zip(sinks)
                 .map(|(piece, (engine, refused))| {
                     move || piece.run(&mut Sink::rows(engine, refused))
-                });
-            run_all(jobs.collect());
+                })
+                .collect();
+            match src {
+                Some(src) => run_beside(jobs, || ahead.read_from(src, window)).0,
+                None => {
+                    run_all(jobs);
+                    Ok(true)
+                }
+            }
         });
-        self.next_split = self.body.buffered() + self.window;
+        // A window after the unfinished record, counting what was read ahead.
+        self.next_split = tail + self.window;
+        more
     }
 
     /// Ends the current body: its last rows go into the engine, and the
@@ -188,7 +212,8 @@ impl Sink {
     /// limit the engine reached.
     pub(crate) fn end(&mut self) -> Result<(), Error> {
         if !self.shards.is_empty() && self.body.buffered() >= MIN_SPLIT {
-            self.split();
+            // Nothing is read ahead, so nothing can fail.
+            let _ = self.split(None);
         }
         let counts = {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
@@ -531,6 +556,52 @@ mod tests {
         }
         tables.push(sink.results().to_table());
         Ok((sink.stats().clone(), sink.ragged(), tables))
+    }
+
+    /// Reads `body` in pieces of at most `step` bytes, then fails.
+    struct Failing<'a> {
+        body: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.body.len());
+            if n == 0 {
+                return Err(io::Error::other("the pipe broke"));
+            }
+            buf[..n].copy_from_slice(&self.body[..n]);
+            self.body = &self.body[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_while_the_helpers_decode_keeps_what_was_read() {
+        let rows: Vec<[&str; 4]> = (0..200)
+            .map(|i| ["RegSvcs.exe", ["RegSvcs.exe", "\"x\ny\""][i % 2], "u", "1"])
+            .collect();
+        let body = noargs_body(&rows);
+        let engine = || Engine::new(Config::new(Mode::Noargs, TimeRender::Epoch));
+        for cut in [0, 1, 100, 333, body.len() / 2, body.len() - 1] {
+            for window in [16, 64, 1000] {
+                let mut sink = Sink::with_threads(engine(), 2).with_window(window);
+                let mut src = Failing {
+                    body: &body[..cut],
+                    step: 7,
+                };
+                let err = sink.read_from(&mut src).unwrap_err();
+                assert_eq!(err.to_string(), "the pipe broke");
+                // Ended there, the body is what was read before the error.
+                let ended = sink.end().map_err(|e| format!("{:?}", e.kind()));
+                let read = ended.map(|()| (sink.stats().clone(), sink.results().to_table()));
+                let mut one = Sink::new(engine());
+                one.read_from(&mut &body[..cut]).unwrap();
+                let ended = one.end().map_err(|e| format!("{:?}", e.kind()));
+                let want = ended.map(|()| (one.stats().clone(), one.results().to_table()));
+                assert_eq!(read, want, "cut {cut}, window {window}");
+            }
+        }
     }
 
     /// A body read in pieces that end at the cuts (as a pipe delivers it).

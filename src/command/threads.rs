@@ -11,31 +11,43 @@ use crate::detect::Results;
 /// its own (on this one when no thread can be started), and returns their
 /// results in order. A job's panic is re-raised here.
 pub(crate) fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else {
+        return Vec::new();
+    };
+    let (first, rest) = run_beside(jobs.collect(), first);
+    std::iter::once(first).chain(rest).collect()
+}
+
+/// Runs every job on a thread of its own while `here` runs on this thread;
+/// returns what `here` returned and the jobs' results in order. A job no
+/// thread could be started for runs here, after `here`. A panic is
+/// re-raised here.
+pub(crate) fn run_beside<T: Send, F: FnOnce() -> T + Send, H>(
+    jobs: Vec<F>,
+    here: impl FnOnce() -> H,
+) -> (H, Vec<T>) {
     let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     let run = |slot: &Mutex<Option<F>>| {
         let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         job.map(|job| job())
     };
-    let Some((first, rest)) = slots.split_first() else {
-        return Vec::new();
-    };
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = rest
-            .iter()
+        let helpers: Vec<_> = (slots.iter())
             .map(|slot| {
                 std::thread::Builder::new()
                     .spawn_scoped(scope, || run(slot))
                     .ok()
             })
             .collect();
-        let mut out: Vec<T> = run(first).into_iter().collect();
-        for (helper, slot) in helpers.into_iter().zip(rest) {
+        let mine = here();
+        let mut out = Vec::with_capacity(slots.len());
+        for (helper, slot) in helpers.into_iter().zip(&slots) {
             let done =
                 helper.and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            // A job no thread was started for is run here.
             out.extend(done.or_else(|| run(slot)));
         }
-        out
+        (mine, out)
     })
 }
 
