@@ -863,7 +863,7 @@ impl Engine {
         let mut text = Vec::with_capacity(len * 48);
         let mut ends = Vec::with_capacity(len);
         let mut unrenderable = 0u64;
-        let mut times = TimeCache::new(&self.cfg.time);
+        let mut times = TimeCache::new(&self.cfg.time, 2 * len);
         let mut cell = Vec::new();
         for acc in accs {
             write_number(&mut text, acc.count);

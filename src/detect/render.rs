@@ -198,6 +198,8 @@ impl TimeRender {
 pub(crate) struct TimeCache<'a> {
     render: &'a TimeRender,
     cached: bool,
+    /// How many slots to make: a power of two, at most [`SLOTS`].
+    size: usize,
     slots: Vec<Slot>,
 }
 
@@ -212,16 +214,18 @@ struct Slot {
 /// The longest rendering a slot holds; longer ones are not cached.
 const SLOT_TEXT: usize = 39;
 
-/// Slots in a [`TimeCache`]: 64 Ki, 3 MiB, enough for every second of 18 hours.
+/// The most slots in a [`TimeCache`]: 64 Ki, 3 MiB, enough for every second of 18 hours.
 const SLOTS: usize = 1 << 16;
 
 impl<'a> TimeCache<'a> {
-    /// An empty cache for `render`.
-    pub(crate) fn new(render: &'a TimeRender) -> TimeCache<'a> {
+    /// An empty cache for `render`, for about `renderings` times: no more
+    /// slots than that (a reply of a few rows does not write 3 MiB).
+    pub(crate) fn new(render: &'a TimeRender, renderings: usize) -> TimeCache<'a> {
         let cached = matches!(render, TimeRender::Format { subseconds, .. } if !subseconds);
         TimeCache {
             render,
             cached,
+            size: renderings.clamp(16, SLOTS).next_power_of_two(),
             slots: Vec::new(),
         }
     }
@@ -247,9 +251,9 @@ impl<'a> TimeCache<'a> {
                 len: 0,
                 text: [0; SLOT_TEXT],
             };
-            self.slots = vec![empty; SLOTS];
+            self.slots = vec![empty; self.size];
         }
-        let slot = &mut self.slots[secs as usize & (SLOTS - 1)];
+        let slot = &mut self.slots[secs as usize & (self.size - 1)];
         if slot.len > 0 && slot.secs == secs {
             crate::bytes::extend(out, &slot.text[..usize::from(slot.len)]);
             return Ok(());
@@ -386,9 +390,10 @@ mod tests {
             TimeRender::format("%H:%M:%S.%3N", TimeZone::UTC).unwrap(),
             TimeRender::Epoch,
         ] {
-            let mut cache = TimeCache::new(&render);
-            // Repeated seconds, sub-seconds, a slot collision (2^16 apart),
-            // negative times, and a DST change in Paris.
+            let mut small = TimeCache::new(&render, 1);
+            let mut cache = TimeCache::new(&render, usize::MAX);
+            // Repeated seconds, sub-seconds, a slot collision (2^16 apart,
+            // or 16 in the small cache), negative times, and a DST change in Paris.
             let times = [
                 1563547579.999,
                 1563547579.25,
@@ -399,12 +404,16 @@ mod tests {
                 1711846799.0,
                 1711846800.0,
                 1711846799.0,
+                1711846799.0 + 16.0,
+                1711846799.0,
                 3.0,
             ];
             for t in times {
-                let mut out = Vec::new();
-                cache.write(t, &mut out).unwrap();
-                assert_eq!(out, render.time(t).unwrap().into_bytes(), "{t}");
+                for cache in [&mut cache, &mut small] {
+                    let mut out = Vec::new();
+                    cache.write(t, &mut out).unwrap();
+                    assert_eq!(out, render.time(t).unwrap().into_bytes(), "{t}");
+                }
             }
             let mut out = Vec::new();
             assert!(cache.write(1e300, &mut out).is_err() || matches!(render, TimeRender::Epoch));
