@@ -15,7 +15,7 @@ mod split;
 mod write;
 
 pub use mv::{decode_mv, encode_mv};
-pub(crate) use read::holding_first_error;
+pub(crate) use read::{holding_first_error, Piece};
 pub use read::{BodyCounts, BodyReader, CsvRow};
 pub use write::{results_len, write_results};
 

@@ -1,14 +1,16 @@
 //! The execute requests: each body through the one `Sink` into the engine, and each answer (rows, accounting, warnings) as a reply; no I/O.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use crate::body::{holding_first_error, BodyReader, CsvRow};
+use crate::body::{holding_first_error, BodyReader, CsvRow, Piece};
 use crate::detect::{Engine, Results, Sorted, Stats, MAX_GROUP_KEY_BYTES};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
 
 use super::error::{inform, Error, ErrorKind};
-use super::threads::{run_all, run_all_or_here, run_beside};
+use super::threads::{run_all_or_here, run_beside};
 
 /// Chunk bodies into an engine: the one place where decoded rows reach
 /// [`Engine::push`] and the rows the prefilter skipped reach
@@ -34,12 +36,12 @@ pub struct Sink {
     body: BodyReader,
     engine: Engine,
     ragged: u64,
-    /// The engine's refusal of a row of the current body (a limit), held
-    /// until the body ends; no later row of it reaches the engine.
+    /// An engine's refusal of a row of the current body (a limit), the
+    /// first in row order, held until the body ends.
     refused: Option<crate::detect::Error>,
     /// The engines of the helper threads, one each: every window of
     /// buffered records is split between this thread and them.
-    shards: Vec<Shard>,
+    shards: Vec<Engine>,
     /// Bytes buffered before a window is split (with helpers).
     window: usize,
     /// Split when this much is buffered: a window more than the unfinished
@@ -50,17 +52,48 @@ pub struct Sink {
     threaded_sort: usize,
 }
 
-/// A helper thread's engine and its refusal of a row, as [`Sink`] holds its own.
-#[derive(Debug)]
-struct Shard {
-    engine: Engine,
-    refused: Option<crate::detect::Error>,
-}
-
 /// Bytes of records buffered before they are split between threads: a few
 /// MiB, so that a window stays in the last-level cache while it is decoded,
 /// and a window's thread start-ups (some tens of microseconds) are noise.
 const WINDOW: usize = 4 << 20;
+
+/// Stretches a window is cut into, per thread: this thread reads before it
+/// takes any, so the helpers take more of them than it does.
+const STRETCHES_PER_THREAD: usize = 3;
+
+/// The stretches of one window, taken in row order by whichever thread is
+/// free, each with the refusal its rows met.
+struct Queue<'q, 'a> {
+    next: AtomicUsize,
+    stretches: Vec<Mutex<(&'q mut Piece<'a>, Option<crate::detect::Error>)>>,
+}
+
+impl<'q, 'a> Queue<'q, 'a> {
+    fn new(pieces: &'q mut [Piece<'a>]) -> Queue<'q, 'a> {
+        Queue {
+            next: AtomicUsize::new(0),
+            stretches: pieces.iter_mut().map(|p| Mutex::new((p, None))).collect(),
+        }
+    }
+
+    /// Decodes the next stretch not yet taken into `engine`, until none is left.
+    fn drain(&self, engine: &mut Engine) {
+        while let Some(stretch) = self
+            .stretches
+            .get(self.next.fetch_add(1, Ordering::Relaxed))
+        {
+            let mut stretch = stretch.lock().unwrap_or_else(PoisonError::into_inner);
+            let (piece, refused) = &mut *stretch;
+            piece.run(&mut Sink::rows(engine, refused));
+        }
+    }
+
+    /// The refusal of the first stretch, in row order, whose rows met one.
+    fn first_refusal(self) -> Option<crate::detect::Error> {
+        (self.stretches.into_iter())
+            .find_map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+    }
+}
 
 /// The fewest groups sorted on more than one thread.
 const MIN_THREADED_SORT: usize = 4096;
@@ -82,12 +115,7 @@ impl Sink {
     /// together may be over a limit), so the results, the accounting and
     /// the limits are as one thread's.
     pub fn with_threads(engine: Engine, threads: usize) -> Sink {
-        let shards = (1..threads)
-            .map(|_| Shard {
-                engine: engine.shard(),
-                refused: None,
-            })
-            .collect();
+        let shards = (1..threads).map(|_| engine.shard()).collect();
         Sink {
             body: BodyReader::for_schema(engine.schema()),
             engine,
@@ -166,38 +194,39 @@ impl Sink {
         }
     }
 
-    /// Decodes the buffered records, split into stretches, each into its
-    /// own engine: on this thread and the helpers, or, given `src`, all on
-    /// helpers while this thread reads the next window from `src` (the
-    /// copy out of the kernel then costs no decoding time). False when
-    /// `src` ended.
+    /// Decodes the buffered records, cut into [`STRETCHES_PER_THREAD`]
+    /// stretches a thread, which this thread and the helpers take in order
+    /// as each is free, each into its own engine. Given `src`, this thread
+    /// first reads the next window from it (the helpers decode meanwhile,
+    /// so the copy out of the kernel costs them nothing). False when `src`
+    /// ended.
     ///
     /// # Errors
     ///
     /// A read error from `src`, after the stretches are decoded; what was
     /// read before it stays fed.
     fn split(&mut self, src: Option<&mut dyn Read>) -> io::Result<bool> {
-        let parts = self.shards.len() + 1;
+        let stretches = STRETCHES_PER_THREAD * (self.shards.len() + 1);
         let window = self.window;
-        let (engine, refused, shards) = (&mut self.engine, &mut self.refused, &mut self.shards);
-        let (more, tail) = self.body.process_split(parts, |pieces, ahead| {
-            let sinks = std::iter::once((engine, refused))
-                .chain(shards.iter_mut().map(|s| (&mut s.engine, &mut s.refused)));
-            let jobs: Vec<_> = pieces
-                .iter_mut()
-                .zip(sinks)
-                .map(|(piece, (engine, refused))| {
-                    move || piece.run(&mut Sink::rows(engine, refused))
+        let (engine, shards) = (&mut self.engine, &mut self.shards);
+        let ((more, refused), tail) = self.body.process_split(stretches, |pieces, ahead| {
+            let queue = Queue::new(pieces);
+            let theirs: Vec<_> = (shards.iter_mut())
+                .map(|engine| {
+                    let queue = &queue;
+                    move || queue.drain(engine)
                 })
                 .collect();
-            match src {
-                Some(src) => run_beside(jobs, || ahead.read_from(src, window)).0,
-                None => {
-                    run_all(jobs);
-                    Ok(true)
-                }
-            }
+            let (more, _) = run_beside(theirs, || {
+                let more = src.map_or(Ok(true), |src| ahead.read_from(src, window));
+                queue.drain(engine);
+                more
+            });
+            (more, queue.first_refusal())
         });
+        if self.refused.is_none() {
+            self.refused = refused;
+        }
         // A window after the unfinished record, counting what was read ahead.
         self.next_split = tail + self.window;
         more
@@ -223,19 +252,14 @@ impl Sink {
             self.body.finish(&mut rows)
         };
         self.next_split = self.window;
-        let refused =
-            (self.refused.take()).or_else(|| self.shards.iter_mut().find_map(|s| s.refused.take()));
-        for shard in &mut self.shards {
-            shard.refused = None;
-        }
-        if let Some(e) = refused {
+        if let Some(e) = self.refused.take() {
             return Err(e.into());
         }
         let counts = counts?;
         let (mut groups, mut bytes) = self.engine.load();
         for shard in &mut self.shards {
-            self.engine.absorb_accounting(&mut shard.engine);
-            let (g, b) = shard.engine.load();
+            self.engine.absorb_accounting(shard);
+            let (g, b) = shard.load();
             (groups, bytes) = (groups + g, bytes + b);
         }
         // Each table is within the limits on its own; when all of them
@@ -243,7 +267,7 @@ impl Sink {
         // group once and refuses as one thread's table would.
         if groups > self.engine.config().max_groups || bytes > MAX_GROUP_KEY_BYTES {
             for shard in &mut self.shards {
-                self.engine.absorb(&mut shard.engine)?;
+                self.engine.absorb(shard)?;
             }
         }
         self.engine.skip(counts.skipped);
@@ -256,10 +280,9 @@ impl Sink {
     /// merged and its trailing cells rendered there (all on this thread, in
     /// one range, when there are few groups). One run is the result as it is.
     fn results_for(&mut self, partial: bool) -> Results {
-        let groups: usize = (self.shards.iter().map(|s| s.engine.load().0)).sum();
+        let groups: usize = (self.shards.iter().map(|s| s.load().0)).sum();
         let few = groups + self.engine.load().0 < self.threaded_sort;
-        let engines =
-            std::iter::once(&mut self.engine).chain(self.shards.iter_mut().map(|s| &mut s.engine));
+        let engines = std::iter::once(&mut self.engine).chain(self.shards.iter_mut());
         let jobs: Vec<_> = engines.map(|engine| move || engine.take_sorted()).collect();
         let mut runs: Vec<Sorted> = run_all_or_here(jobs, few);
         runs.retain(|r| !r.is_empty());
@@ -600,6 +623,67 @@ mod tests {
                 let ended = one.end().map_err(|e| format!("{:?}", e.kind()));
                 let want = ended.map(|()| (one.stats().clone(), one.results().to_table()));
                 assert_eq!(read, want, "cut {cut}, window {window}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_refusal_in_row_order_is_the_one_reported() {
+        // Rows whose multivalue user and parent_process expand to more
+        // groups than a row may: 400 x 300 first, 500 x 300 later. Whichever
+        // threads take their stretches, the first one is named.
+        let cells = |prefix: &str, n: usize| -> Vec<String> {
+            (0..n).map(|i| format!("{prefix}{i}")).collect()
+        };
+        let mv = |values: &[String]| {
+            let refs: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+            String::from_utf8(crate::body::encode_mv(&refs)).unwrap()
+        };
+        let mut body =
+            b"process_name,process,user,parent_process,_time,__mv_user,__mv_parent_process\n"
+                .to_vec();
+        for i in 0..300 {
+            let (users, parents) = match i {
+                90 => (cells("u", 400), cells("p", 300)),
+                210 => (cells("u", 500), cells("p", 300)),
+                _ => (vec![format!("u{i}")], vec!["p".to_string()]),
+            };
+            let row = [
+                "RegSvcs.exe".to_string(),
+                "RegSvcs.exe".to_string(),
+                users.join("\n"),
+                parents.join("\n"),
+                "1".to_string(),
+                if users.len() > 1 {
+                    mv(&users)
+                } else {
+                    String::new()
+                },
+                if parents.len() > 1 {
+                    mv(&parents)
+                } else {
+                    String::new()
+                },
+            ];
+            for (n, cell) in row.iter().enumerate() {
+                if n > 0 {
+                    body.push(b',');
+                }
+                crate::detect::csv_cell(&mut body, cell.as_bytes());
+            }
+            body.push(b'\n');
+        }
+        let engine = || Engine::new(Config::new(Mode::Noargs, TimeRender::Epoch));
+        let bodies = [body];
+        let one = sink_outcome(Sink::new(engine()), &bodies, &[], false, false);
+        assert!(one.as_ref().is_err_and(|e| e.contains("120000")), "{one:?}");
+        for threads in 2..=4 {
+            for window in [64, 1000, 8000, 30_000, 100_000] {
+                for by_read in [false, true] {
+                    let many = Sink::with_threads(engine(), threads).with_window(window);
+                    let got = sink_outcome(many, &bodies, &[7, 5000, 77_777], false, by_read);
+                    assert_eq!(got, one, "{threads} threads, window {window}");
+                }
             }
         }
     }
