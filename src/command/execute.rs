@@ -164,8 +164,7 @@ impl Sink {
             let n = self.body.copy_in(piece);
             piece = &piece[n..];
             if self.body.buffered() >= self.next_split {
-                // Nothing is read ahead, so nothing can fail.
-                let _ = self.split(None);
+                self.split_buffered();
             }
         }
     }
@@ -232,6 +231,12 @@ impl Sink {
         more
     }
 
+    /// [`Sink::split`] of what is buffered, reading nothing ahead (so
+    /// nothing can fail).
+    fn split_buffered(&mut self) {
+        let _ = self.split(None);
+    }
+
     /// Ends the current body: its last rows go into the engine, and the
     /// sink is ready for the next body (also after an error).
     ///
@@ -241,8 +246,7 @@ impl Sink {
     /// limit the engine reached.
     pub(crate) fn end(&mut self) -> Result<(), Error> {
         if !self.shards.is_empty() && self.body.buffered() >= MIN_SPLIT {
-            // Nothing is read ahead, so nothing can fail.
-            let _ = self.split(None);
+            self.split_buffered();
         }
         let counts = {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
