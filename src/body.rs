@@ -2,7 +2,8 @@
 //!
 //! Reading ([`BodyReader`], in `read.rs`) maps the header by name, runs the
 //! literal prefilter over a rolling buffer ([`split`] finds the records)
-//! and decodes the records that may match; `mv.rs` holds Splunk's `__mv_`
+//! and decodes the records that may match, or, on several threads, has each
+//! read and file windows of whole records (`relay.rs`); `mv.rs` holds Splunk's `__mv_`
 //! cell encoding; writing (`write.rs`) quotes cells as splunkd reads them
 //! and streams the engine's results.
 
@@ -11,12 +12,14 @@ use std::fmt;
 mod decode;
 mod mv;
 mod read;
+mod relay;
 mod split;
 mod write;
 
 pub use mv::{decode_mv, encode_mv};
-pub(crate) use read::{holding_first_error, Piece};
+pub(crate) use read::holding_first_error;
 pub use read::{BodyCounts, BodyReader, CsvRow};
+pub(crate) use relay::{Relay, Window};
 pub use write::{results_len, write_results};
 
 #[cfg(test)]

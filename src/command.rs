@@ -57,7 +57,8 @@ use threads::write_results_on;
 /// exit code: 0 when done (or when splunkd closed stdout), 1 after an ERROR
 /// reply, whose message also goes to stderr as one line.
 pub fn serve() -> u8 {
-    let input = BufReader::with_capacity(1 << 16, io::stdin().lock());
+    // Stdin, not its lock: the helper threads read windows of a body from it too.
+    let input = BufReader::with_capacity(1 << 16, io::stdin());
     let output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match Session::new(input, output).run() {
         Outcome::Done | Outcome::Closed => 0,
@@ -99,7 +100,7 @@ pub struct Session<R, W> {
     may_record: bool,
 }
 
-impl<R: BufRead, W: Write> Session<R, W> {
+impl<R: BufRead + Send, W: Write> Session<R, W> {
     /// A session reading requests from `input` and writing replies to `output`.
     pub fn new(input: R, output: W) -> Session<R, W> {
         Session {

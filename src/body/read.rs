@@ -7,7 +7,8 @@ use regex::bytes::Regex;
 
 use super::decode::{next_record, Fields, Record};
 use super::mv::decode_mv;
-use super::split::{count_from, quotes_odd, record_end};
+use super::relay::{Filed, Relay, Window};
+use super::split::{count_from, record_end};
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
 use crate::detect::{Row, Schema, Values};
 
@@ -276,7 +277,7 @@ const MIN_READ: usize = 64 << 10;
 
 /// How far the unfinished record at the front of the buffer has been looked at.
 #[derive(Debug, Clone, Copy, Default)]
-struct Carry {
+pub(super) struct Carry {
     /// Bytes scanned for newlines and quotes, and the quote parity there.
     scanned: usize,
     odd: bool,
@@ -319,22 +320,20 @@ pub(crate) fn holding_first_error<'a, E>(
 /// stops the decoding, and the error surfaces in [`BodyReader::finish`],
 /// exactly as a whole-body read reports it.
 ///
-/// The buffered records can also be split into stretches, each decoded by
-/// its own [`Decoder`] on its own thread ([`BodyReader::process_split`]);
-/// their counts and first error are then folded back in row order.
+/// Several threads can also read the body together, each a window at a
+/// time that it then files with a [`Decoder`] of its own
+/// ([`BodyReader::read_windows`]); their counts and first error are then
+/// folded back in row order.
 #[derive(Debug)]
 pub struct BodyReader {
     buf: Vec<u8>,
     /// `buf[..end]` holds bytes not yet processed; it starts a record.
     end: usize,
-    /// The buffer that bytes read during [`BodyReader::process_split`] go
-    /// into; it becomes `buf` after, and `buf` the spare.
-    spare: Vec<u8>,
     carry: Carry,
     /// The decoder of the records this reader processes itself.
     decoder: Decoder,
-    /// The decoders of the stretches [`BodyReader::process_split`] hands out.
-    helpers: Vec<Decoder>,
+    /// The windows of [`BodyReader::read_windows`], one a thread.
+    windows: Vec<Window>,
 }
 
 /// Files the records of one body: maps the header, decodes and hands on the
@@ -349,7 +348,7 @@ pub(crate) struct Decoder {
     /// The fields and column names of the body being read.
     schema: Schema,
     /// The header's mapping, once a complete record has been seen.
-    columns: Option<Columns>,
+    pub(super) columns: Option<Columns>,
     /// Every record after the header is kept (the header has the bypass column).
     decode_all: bool,
     counts: BodyCounts,
@@ -357,59 +356,6 @@ pub(crate) struct Decoder {
     /// (`None` with `stopped`) the sink's refusal.
     failed: Option<Error>,
     stopped: bool,
-}
-
-/// One stretch of complete records handed out by
-/// [`BodyReader::process_split`], with the decoder that files it.
-#[derive(Debug)]
-pub(crate) struct Piece<'a> {
-    decoder: &'a mut Decoder,
-    text: &'a [u8],
-    carry: Carry,
-    /// Where the unfinished record at the end starts, once run.
-    done: usize,
-}
-
-impl Piece<'_> {
-    /// Files the stretch's records, handing decoded rows to `row`.
-    pub(crate) fn run(&mut self, row: &mut RowSink<'_>) {
-        (self.done, self.carry) = self.decoder.process(self.text, self.carry, row);
-    }
-}
-
-/// Where [`BodyReader::process_split`] takes the bytes that follow the
-/// stretches, read while they are processed: after a gap as long as the
-/// buffer's last line, where its unfinished record starts unless a quoted
-/// line break puts it earlier, so it is copied in front of them after.
-#[derive(Debug)]
-pub(crate) struct Ahead<'a> {
-    buf: &'a mut Vec<u8>,
-    gap: usize,
-    len: usize,
-}
-
-impl Ahead<'_> {
-    /// Reads from `src` until `limit` bytes are read ahead; false when
-    /// `src` ends first.
-    ///
-    /// # Errors
-    ///
-    /// A read error other than `Interrupted`; what was read before it stays read.
-    pub(crate) fn read_from(&mut self, src: &mut dyn Read, limit: usize) -> io::Result<bool> {
-        let end = self.gap + limit;
-        if self.buf.len() < end {
-            self.buf.resize(end, 0);
-        }
-        while self.len < limit {
-            match src.read(&mut self.buf[self.gap + self.len..end]) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
-    }
 }
 
 impl BodyReader {
@@ -435,14 +381,13 @@ impl BodyReader {
         BodyReader {
             buf: Vec::new(),
             end: 0,
-            spare: Vec::new(),
             carry: Carry::default(),
             decoder: Decoder::new(
                 needle,
                 bypass.map(str::to_string),
                 Schema::from_fields(&[], &[]),
             ),
-            helpers: Vec::new(),
+            windows: Vec::new(),
         }
     }
 
@@ -581,104 +526,49 @@ impl BodyReader {
         done
     }
 
-    /// Processes the complete records in the buffer as `parts` stretches of
-    /// about equal size, split where records start: `work` gets them in
-    /// order and runs each (on a thread of its own, say; the first on this
-    /// reader's own decoder), and may read the bytes that follow into
-    /// [`Ahead`] meanwhile. Their counts and their first stop (an error or
-    /// a refusal), in row order, are then this reader's; the unfinished
-    /// tail is rolled to the front, with the bytes read ahead after it.
-    /// Returns what `work` returned and the length of that tail.
+    /// Reads the rest of the body from `src` on `threads` threads: `work`
+    /// gets a [`Relay`] and a [`Window`] a thread, and each thread fills its
+    /// window from the relay and files it until the relay is empty (see
+    /// [`Relay::fill`]). What is buffered goes first. The windows' counts
+    /// and their first stop (an error or a refusal) are then this reader's,
+    /// in row order, and the record left unfinished at the end is buffered.
+    /// Returns what `work` returned.
     ///
-    /// The header is filed first, here. A stretch decoded after a stretch
-    /// before it stopped is disregarded, as a serial read would never have
-    /// reached it; its rows may already be in its sink.
-    pub(crate) fn process_split<R>(
+    /// A window filed after a window before it stopped is disregarded, as a
+    /// serial read would never have reached it; its rows may already be in
+    /// its sink.
+    ///
+    /// # Errors
+    ///
+    /// The read error that ended the read; what was read before it stays fed.
+    pub(crate) fn read_windows<R>(
         &mut self,
-        parts: usize,
-        work: impl FnOnce(&mut [Piece<'_>], &mut Ahead<'_>) -> R,
-    ) -> (R, usize) {
-        let buf = std::mem::take(&mut self.buf);
-        let mut spare = std::mem::take(&mut self.spare);
-        let text = &buf[..self.end];
-        let mut start = 0;
-        let mut carry = self.carry;
-        if self.decoder.columns.is_none() {
-            (start, carry) = self.decoder.process_header(text, carry);
-        }
-        let mut bounds = vec![start];
-        if self.decoder.columns.is_some() && !self.decoder.stopped {
-            let len = text.len() - start;
-            for i in 1..parts {
-                let from = *bounds.last().expect("bounds start with the first stretch");
-                let target = (start + len / parts * i).max(from);
-                let mut odd = quotes_odd(&text[from..target]);
-                match record_end(text, target, &mut odd) {
-                    Some(end) if end < text.len() => bounds.push(end),
-                    _ => break,
-                }
-            }
-        }
+        src: &mut (dyn Read + Send),
+        threads: usize,
+        work: impl FnOnce(&Relay<'_>, &mut [Window]) -> R,
+    ) -> (R, io::Result<()>) {
         let decoder = &self.decoder;
-        self.helpers
-            .resize_with(bounds.len() - 1, || decoder.helper());
-        for helper in &mut self.helpers {
-            helper.adopt(&self.decoder);
+        self.windows
+            .resize_with(threads.max(1), || Window::new(decoder.helper()));
+        let buffered = self.buf[..self.end].to_vec();
+        let relay = Relay::new(src, buffered, &mut self.decoder);
+        let out = work(&relay, &mut self.windows);
+        let (tail, error) = relay.into_parts();
+        let mut filed: Vec<_> = (self.windows.iter_mut())
+            .flat_map(Window::take_filed)
+            .collect();
+        filed.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, f) in filed {
+            self.decoder.fold(f);
         }
-        let gap = text.len() - memchr::memrchr(b'\n', text).map_or(0, |nl| nl + 1);
-        let mut ahead = Ahead {
-            buf: &mut spare,
-            gap,
-            len: 0,
-        };
-        let (done, out) = {
-            let decoders = std::iter::once(&mut self.decoder).chain(&mut self.helpers);
-            let mut pieces: Vec<Piece<'_>> = decoders
-                .zip(bounds.iter().enumerate())
-                .map(|(decoder, (i, &from))| {
-                    let to = bounds.get(i + 1).copied().unwrap_or(text.len());
-                    Piece {
-                        decoder,
-                        text: &text[from..to],
-                        carry: if i == 0 { carry } else { Carry::default() },
-                        done: 0,
-                    }
-                })
-                .collect();
-            let out = work(&mut pieces, &mut ahead);
-            let last = pieces.last().expect("there is always a first stretch");
-            self.carry = last.carry;
-            (
-                bounds.last().expect("as many bounds as pieces") + last.done,
-                out,
-            )
-        };
-        for helper in &mut self.helpers {
-            self.decoder.fold(helper);
+        self.end = 0;
+        self.carry = Carry::default();
+        let mut tail = &tail[..];
+        while !tail.is_empty() {
+            let n = self.copy_in(tail);
+            tail = &tail[n..];
         }
-        let read = ahead.len;
-        let tail = self.end - done;
-        if read == 0 {
-            self.buf = buf;
-            self.consume(done);
-        } else {
-            // The tail goes in front of the bytes read ahead, which move
-            // only when it is longer than the gap left for it.
-            if spare.len() < tail + read {
-                spare.resize(tail + read, 0);
-            }
-            // Not a move onto itself: musl's x86_64 `memmove` copies that
-            // byte by byte, backwards (4 MiB a window, doubling B's time).
-            if tail != gap {
-                spare.copy_within(gap..gap + read, tail);
-            }
-            spare[..tail].copy_from_slice(&buf[done..self.end]);
-            self.end = tail + read;
-            self.buf = spare;
-            spare = buf;
-        }
-        self.spare = spare;
-        (out, tail)
+        (out, error.map_or(Ok(()), Err))
     }
 
     /// Ends the body fed since [`BodyReader::begin`]: files its last record
@@ -731,7 +621,7 @@ impl Decoder {
     }
 
     /// A decoder for stretches of the bodies this one files.
-    fn helper(&self) -> Decoder {
+    pub(super) fn helper(&self) -> Decoder {
         Decoder::new(
             self.needle.clone(),
             self.bypass.clone(),
@@ -741,7 +631,7 @@ impl Decoder {
 
     /// Takes on `main`'s header mapping, to file a stretch of the same body
     /// from scratch.
-    fn adopt(&mut self, main: &Decoder) {
+    pub(super) fn adopt(&mut self, main: &Decoder) {
         if self.schema != main.schema {
             self.schema = main.schema.clone();
         }
@@ -750,14 +640,23 @@ impl Decoder {
         self.decode_all = main.decode_all;
     }
 
-    /// Adds the counts of `later`, which filed the stretch after the ones
+    /// What this decoder filed since it took on a mapping ([`Decoder::adopt`]).
+    pub(super) fn take_filed(&mut self) -> Filed {
+        Filed {
+            counts: std::mem::take(&mut self.counts),
+            failed: self.failed.take(),
+            stopped: self.stopped,
+        }
+    }
+
+    /// Adds the counts of `later`, filed in the window after the ones
     /// counted so far, and its stop, unless this one stopped first; its
     /// error's record is renumbered from the body's start.
-    fn fold(&mut self, later: &mut Decoder) {
+    fn fold(&mut self, later: Filed) {
         if self.stopped {
             return;
         }
-        if let Some(mut e) = later.failed.take() {
+        if let Some(mut e) = later.failed {
             e.record += self.counts.decoded;
             self.failed = Some(e);
         }
@@ -772,7 +671,7 @@ impl Decoder {
     /// and was looked at as `carry` says) that is not a blank line, when it
     /// is complete; returns where the records after it start, and the carry
     /// for what follows.
-    fn process_header(&mut self, text: &[u8], carry: Carry) -> (usize, Carry) {
+    pub(super) fn process_header(&mut self, text: &[u8], carry: Carry) -> (usize, Carry) {
         let (mut start, mut scanned, mut odd) = (0, carry.scanned, carry.odd);
         let mut none = |_: &CsvRow<'_>| true;
         while self.columns.is_none() {
@@ -796,7 +695,12 @@ impl Decoder {
     /// others, and returns where the unfinished last record starts, with
     /// how far it has been looked at. Past the header, the records before
     /// each match are only counted, in one pass.
-    fn process(&mut self, text: &[u8], carry: Carry, row: &mut RowSink<'_>) -> (usize, Carry) {
+    pub(super) fn process(
+        &mut self,
+        text: &[u8],
+        carry: Carry,
+        row: &mut RowSink<'_>,
+    ) -> (usize, Carry) {
         let Carry {
             mut scanned,
             mut odd,

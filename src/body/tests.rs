@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::detect::{Row, Schema, Table};
-use read::RowSink;
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -265,9 +264,10 @@ fn read_pieces(
     read_body(body, cuts, bypass, None)
 }
 
-/// What [`read_pieces`] gives, read with the buffered records split into
-/// `parts` stretches whenever `window` bytes are buffered (and at the end),
-/// each stretch's rows collected on its own and put back in stretch order.
+/// What [`read_pieces`] gives, read as a threaded sink reads: pieces are
+/// buffered until there are `parts` windows of `window` bytes, then read
+/// in windows, `parts` at a time filed in reverse order (as threads may
+/// finish them), each window's rows put back in window order.
 fn read_split(
     body: &[u8],
     cuts: &[usize],
@@ -291,42 +291,106 @@ fn read_body(
     cuts.push(body.len());
     cuts.sort_unstable();
     let mut rows = Vec::new();
+    reader.begin(&Schema::from_fields(&["a", "b"], &[]));
+    for w in cuts.windows(2) {
+        let mut piece = &body[w[0]..w[1]];
+        let Some((window, parts)) = split else {
+            reader.feed(piece, &mut |row: &CsvRow<'_>| {
+                rows.push(cells(row));
+                true
+            });
+            continue;
+        };
+        if reader.buffered() + piece.len() < window * parts {
+            while !piece.is_empty() {
+                let n = reader.copy_in(piece);
+                piece = &piece[n..];
+            }
+            continue;
+        }
+        let (filed, read) = reader.read_windows(&mut piece, parts, |relay, windows| {
+            let mut filed: Vec<(usize, Vec<Vec<String>>)> = Vec::new();
+            loop {
+                let mut full = 0;
+                while full < windows.len() && relay.fill(&mut windows[full], window) {
+                    full += 1;
+                }
+                for w in windows[..full].iter_mut().rev() {
+                    let mut mine = Vec::new();
+                    w.run(&mut |row: &CsvRow<'_>| {
+                        mine.push(cells(row));
+                        true
+                    });
+                    filed.push((w.seq(), mine));
+                }
+                if full < windows.len() {
+                    return filed;
+                }
+            }
+        });
+        read.expect("a slice reads without error");
+        let mut filed = filed;
+        filed.sort_by_key(|(seq, _)| *seq);
+        rows.extend(filed.into_iter().flat_map(|(_, r)| r));
+    }
     let mut collect = |row: &CsvRow<'_>| {
         rows.push(cells(row));
         true
     };
-    // While the stretches run, up to a window of what follows is read ahead.
-    let split_all = |reader: &mut BodyReader, parts, row: &mut RowSink<'_>, next: &mut &[u8]| {
-        reader.process_split(parts, |pieces, ahead| {
-            for piece in pieces.iter_mut() {
-                piece.run(row);
-            }
-            let limit = split.map_or(0, |(window, _)| window);
-            ahead.read_from(next, limit).unwrap();
-        });
-    };
-    reader.begin(&Schema::from_fields(&["a", "b"], &[]));
-    for w in cuts.windows(2) {
-        let Some((window, parts)) = split else {
-            reader.feed(&body[w[0]..w[1]], &mut collect);
-            continue;
-        };
-        let mut piece = &body[w[0]..w[1]];
-        while !piece.is_empty() {
-            // A window at a time, so there is more to read ahead.
-            let n = reader.copy_in(&piece[..piece.len().min(window)]);
-            piece = &piece[n..];
-            if reader.buffered() >= window {
-                split_all(&mut reader, parts, &mut collect, &mut piece);
-            }
-        }
-    }
-    if let Some((_, parts)) = split {
-        split_all(&mut reader, parts, &mut collect, &mut &b""[..]);
-        reader.process_buffered(&mut collect);
-    }
+    reader.process_buffered(&mut collect);
     let counts = reader.finish(&mut collect)?;
     Ok((counts, rows))
+}
+
+/// The counts of `body` read whole, and read in windows of `window` bytes
+/// (two at a time, the second filed first), by a sink that takes no more
+/// rows of the body from the row whose `a` is `regsvcs stop`.
+fn counts_with_a_stop(body: &[u8], window: usize) -> (BodyCounts, BodyCounts) {
+    let schema = Schema::from_fields(&["a", "b"], &[]);
+    let mut sink = |row: &CsvRow<'_>| cells(row)[0] != "regsvcs stop";
+    let mut whole = BodyReader::new("regsvcs", None);
+    whole.begin(&schema);
+    whole.feed(body, &mut sink);
+    let whole = whole.finish(&mut sink).unwrap();
+    let mut split = BodyReader::new("regsvcs", None);
+    split.begin(&schema);
+    let ((), read) = split.read_windows(&mut &body[..], 2, |relay, windows| {
+        let [first, second] = windows else {
+            unreachable!("two windows asked for")
+        };
+        loop {
+            let one = relay.fill(first, window);
+            if one && relay.fill(second, window) {
+                second.run(&mut sink);
+            }
+            if !one {
+                return;
+            }
+            first.run(&mut sink);
+        }
+    });
+    read.unwrap();
+    split.process_buffered(&mut sink);
+    let split = split.finish(&mut sink).unwrap();
+    (whole, split)
+}
+
+/// Windows are folded in row order: the rows decoded are those before the
+/// stop, whichever window was filed first. (The records after a stop are
+/// still counted as skipped by a whole read and not by windows; either way
+/// the body ends in the stop's error.)
+#[test]
+fn windows_fold_in_row_order_up_to_the_one_that_stopped() {
+    let mut body = String::from("a,b\n");
+    for i in 0..300 {
+        let a = if i == 150 { "regsvcs stop" } else { "regsvcs" };
+        body.push_str(&format!("{a},{i}\nskipped,{i}\n"));
+    }
+    for window in [16, 50, 333, 1000] {
+        let (whole, split) = counts_with_a_stop(body.as_bytes(), window);
+        assert_eq!(whole.decoded, 151, "window {window}");
+        assert_eq!(split.decoded, whole.decoded, "window {window}");
+    }
 }
 
 #[test]

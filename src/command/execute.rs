@@ -1,10 +1,8 @@
 //! The execute requests: each body through the one `Sink` into the engine, and each answer (rows, accounting, warnings) as a reply; no I/O.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
-use crate::body::{holding_first_error, BodyReader, CsvRow, Piece};
+use crate::body::{holding_first_error, BodyReader, CsvRow, Relay, Window};
 use crate::detect::{Engine, Results, Sorted, Stats, MAX_GROUP_KEY_BYTES};
 use crate::options::Phase;
 use crate::protocol::{Action, Reply, Request};
@@ -39,68 +37,23 @@ pub struct Sink {
     /// An engine's refusal of a row of the current body (a limit), the
     /// first in row order, held until the body ends.
     refused: Option<crate::detect::Error>,
-    /// The engines of the helper threads, one each: every window of
-    /// buffered records is split between this thread and them.
+    /// The engines of the helper threads, one each: this thread and they
+    /// read and file a window of the body at a time, each into its own.
     shards: Vec<Engine>,
-    /// Bytes buffered before a window is split (with helpers).
+    /// Bytes a thread reads at a time (with helpers).
     window: usize,
-    /// Split when this much is buffered: a window more than the unfinished
-    /// record left by the last split, so a record larger than a window is
-    /// not searched again on every read.
-    next_split: usize,
     /// The fewest groups sorted and merged on more than one thread.
     threaded_sort: usize,
 }
 
-/// Bytes of records buffered before they are split between threads: a few
-/// MiB, so that a window stays in the last-level cache while it is decoded,
-/// and a window's thread start-ups (some tens of microseconds) are noise.
-const WINDOW: usize = 4 << 20;
-
-/// Stretches a window is cut into, per thread: this thread reads before it
-/// takes any, so the helpers take more of them than it does.
-const STRETCHES_PER_THREAD: usize = 3;
-
-/// The stretches of one window, taken in row order by whichever thread is
-/// free, each with the refusal its rows met.
-struct Queue<'q, 'a> {
-    next: AtomicUsize,
-    stretches: Vec<Mutex<(&'q mut Piece<'a>, Option<crate::detect::Error>)>>,
-}
-
-impl<'q, 'a> Queue<'q, 'a> {
-    fn new(pieces: &'q mut [Piece<'a>]) -> Queue<'q, 'a> {
-        Queue {
-            next: AtomicUsize::new(0),
-            stretches: pieces.iter_mut().map(|p| Mutex::new((p, None))).collect(),
-        }
-    }
-
-    /// Decodes the next stretch not yet taken into `engine`, until none is left.
-    fn drain(&self, engine: &mut Engine) {
-        while let Some(stretch) = self
-            .stretches
-            .get(self.next.fetch_add(1, Ordering::Relaxed))
-        {
-            let mut stretch = stretch.lock().unwrap_or_else(PoisonError::into_inner);
-            let (piece, refused) = &mut *stretch;
-            piece.run(&mut Sink::rows(engine, refused));
-        }
-    }
-
-    /// The refusal of the first stretch, in row order, whose rows met one.
-    fn first_refusal(self) -> Option<crate::detect::Error> {
-        (self.stretches.into_iter())
-            .find_map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
-    }
-}
+/// Bytes a thread reads and files at a time, with helpers: about a MiB, so
+/// that a window is still in the cache of the thread that read it while it
+/// files it, and a body's last window, which one thread files while the
+/// others wait, is short.
+const WINDOW: usize = 1 << 20;
 
 /// The fewest groups sorted on more than one thread.
 const MIN_THREADED_SORT: usize = 4096;
-
-/// The least buffered at the end of a body that is still split between
-/// threads; less is decoded on this one.
-const MIN_SPLIT: usize = 256 << 10;
 
 impl Sink {
     /// A sink into `engine`, read by the engine's schema, on this thread alone.
@@ -123,16 +76,14 @@ impl Sink {
             refused: None,
             shards,
             window: WINDOW,
-            next_split: WINDOW,
             threaded_sort: MIN_THREADED_SORT,
         }
     }
 
-    /// Splits windows of `bytes` instead of [`WINDOW`] (tests split tiny bodies).
+    /// Reads windows of `bytes` instead of [`WINDOW`] (tests split tiny bodies).
     #[cfg(test)]
     pub(crate) fn with_window(mut self, bytes: usize) -> Sink {
         self.window = bytes.max(1);
-        self.next_split = self.window;
         self
     }
 
@@ -154,87 +105,87 @@ impl Sink {
     }
 
     /// Feeds the next piece of the current body; pieces may split anything.
+    /// With helpers, pieces are buffered until there is a window for each
+    /// thread, then read as from a reader.
     pub(crate) fn feed(&mut self, mut piece: &[u8]) {
         if self.shards.is_empty() {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             self.body.feed(piece, &mut rows);
             return;
         }
-        while !piece.is_empty() {
-            let n = self.body.copy_in(piece);
-            piece = &piece[n..];
-            if self.body.buffered() >= self.next_split {
-                self.split_buffered();
+        let threads = self.shards.len() + 1;
+        if self.body.buffered() + piece.len() < self.window * threads {
+            while !piece.is_empty() {
+                let n = self.body.copy_in(piece);
+                piece = &piece[n..];
             }
+            return;
         }
+        // Reading a slice cannot fail.
+        let _ = self.read_windows(&mut piece);
     }
 
-    /// Reads the rest of the current body from `src`, straight into the
-    /// body reader's buffer. With helpers, the next window is read while
-    /// the helpers decode this one.
+    /// Reads the rest of the current body from `src`. With helpers, each
+    /// thread reads a window and files it, then the next, until `src` ends;
+    /// a body no longer than a window is filed on this thread alone.
     ///
     /// # Errors
     ///
     /// A read error; what was read before it stays fed.
-    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
         if self.shards.is_empty() {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             return self.body.read_from(src, &mut rows);
         }
-        loop {
-            let more = if self.body.buffered() >= self.next_split {
-                self.split(Some(&mut *src))?
-            } else {
-                self.body.read_more(src)?
-            };
-            if !more {
+        while self.body.buffered() < self.window {
+            if !self.body.read_more(src)? {
                 return Ok(());
             }
         }
+        self.read_windows(src)
     }
 
-    /// Decodes the buffered records, cut into [`STRETCHES_PER_THREAD`]
-    /// stretches a thread, which this thread and the helpers take in order
-    /// as each is free, each into its own engine. Given `src`, this thread
-    /// first reads the next window from it (the helpers decode meanwhile,
-    /// so the copy out of the kernel costs them nothing). False when `src`
-    /// ended.
-    ///
-    /// # Errors
-    ///
-    /// A read error from `src`, after the stretches are decoded; what was
-    /// read before it stays fed.
-    fn split(&mut self, src: Option<&mut dyn Read>) -> io::Result<bool> {
-        let stretches = STRETCHES_PER_THREAD * (self.shards.len() + 1);
+    /// [`BodyReader::read_windows`] on this thread and the helpers, each
+    /// into its own engine; the first refusal in row order is held.
+    fn read_windows(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
         let window = self.window;
         let (engine, shards) = (&mut self.engine, &mut self.shards);
-        let ((more, refused), tail) = self.body.process_split(stretches, |pieces, ahead| {
-            let queue = Queue::new(pieces);
-            let theirs: Vec<_> = (shards.iter_mut())
-                .map(|engine| {
-                    let queue = &queue;
-                    move || queue.drain(engine)
-                })
+        let threads = shards.len() + 1;
+        let (refusals, read) = self.body.read_windows(src, threads, |relay, windows| {
+            let (mine, theirs) = windows.split_first_mut().expect("a window a thread");
+            let jobs: Vec<_> = (shards.iter_mut().zip(theirs))
+                .map(|(engine, w)| move || Sink::file_windows(relay, w, engine, window))
                 .collect();
-            let (more, _) = run_beside(theirs, || {
-                let more = src.map_or(Ok(true), |src| ahead.read_from(src, window));
-                queue.drain(engine);
-                more
-            });
-            (more, queue.first_refusal())
+            let (first, others) =
+                run_beside(jobs, || Sink::file_windows(relay, mine, engine, window));
+            std::iter::once(first)
+                .chain(others)
+                .flatten()
+                .min_by_key(|(seq, _)| *seq)
         });
         if self.refused.is_none() {
-            self.refused = refused;
+            self.refused = refusals.map(|(_, e)| e);
         }
-        // A window after the unfinished record, counting what was read ahead.
-        self.next_split = tail + self.window;
-        more
+        read
     }
 
-    /// [`Sink::split`] of what is buffered, reading nothing ahead (so
-    /// nothing can fail).
-    fn split_buffered(&mut self) {
-        let _ = self.split(None);
+    /// Fills `w` from `relay` and files it into `engine` until the relay is
+    /// empty; returns the first refusal met, with its window's place.
+    fn file_windows(
+        relay: &Relay<'_>,
+        w: &mut Window,
+        engine: &mut Engine,
+        window: usize,
+    ) -> Option<(usize, crate::detect::Error)> {
+        let mut first = None;
+        while relay.fill(w, window) {
+            let mut refused = None;
+            w.run(&mut Sink::rows(engine, &mut refused));
+            if first.is_none() {
+                first = refused.map(|e| (w.seq(), e));
+            }
+        }
+        first
     }
 
     /// Ends the current body: its last rows go into the engine, and the
@@ -245,9 +196,6 @@ impl Sink {
     /// [`ErrorKind::Body`] for malformed CSV, [`ErrorKind::Engine`] for a
     /// limit the engine reached.
     pub(crate) fn end(&mut self) -> Result<(), Error> {
-        if !self.shards.is_empty() && self.body.buffered() >= MIN_SPLIT {
-            self.split_buffered();
-        }
         let counts = {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             if !self.shards.is_empty() {
@@ -255,7 +203,6 @@ impl Sink {
             }
             self.body.finish(&mut rows)
         };
-        self.next_split = self.window;
         if let Some(e) = self.refused.take() {
             return Err(e.into());
         }
@@ -366,7 +313,7 @@ impl Execute {
     }
 
     /// Where the body of the request being read goes: read from `src`.
-    pub(crate) fn read_from(&mut self, src: &mut dyn Read) -> io::Result<()> {
+    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
         self.sink.read_from(src)
     }
 
@@ -635,7 +582,7 @@ mod tests {
     fn the_first_refusal_in_row_order_is_the_one_reported() {
         // Rows whose multivalue user and parent_process expand to more
         // groups than a row may: 400 x 300 first, 500 x 300 later. Whichever
-        // threads take their stretches, the first one is named.
+        // thread reads and files which window, the first one is named.
         let cells = |prefix: &str, n: usize| -> Vec<String> {
             (0..n).map(|i| format!("{prefix}{i}")).collect()
         };

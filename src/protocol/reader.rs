@@ -14,7 +14,7 @@ use super::{Error, ErrorKind};
 pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
 /// Where a streamed body goes: a reader over exactly its bytes, handed to a callback.
-type BodyReader<'a> = &'a mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>;
+type BodyReader<'a> = &'a mut dyn FnMut(&mut (dyn Read + Send)) -> std::io::Result<()>;
 
 /// The largest metadata accepted: 16 MiB. Real metadata is a few KB (the
 /// search string is the largest part); JSON parsing costs many times the
@@ -42,7 +42,7 @@ pub struct ChunkReader<R> {
     limit: u64,
 }
 
-impl<R: BufRead> ChunkReader<R> {
+impl<R: BufRead + Send> ChunkReader<R> {
     /// Wraps a buffered reader, with the default [`MAX_CHUNK_BYTES`] limit.
     pub fn new(inner: R) -> ChunkReader<R> {
         ChunkReader::with_limit(inner, MAX_CHUNK_BYTES)
@@ -123,7 +123,7 @@ impl<R: BufRead> ChunkReader<R> {
     pub(crate) fn read_chunk_into(
         &mut self,
         chunk: &mut Chunk,
-        body: &mut dyn FnMut(&mut dyn BufRead) -> std::io::Result<()>,
+        body: BodyReader<'_>,
     ) -> Result<bool, Error> {
         self.read_chunk_inner(chunk, Some(body))
     }
