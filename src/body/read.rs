@@ -620,7 +620,7 @@ impl Decoder {
         self.stopped = false;
     }
 
-    /// A decoder for stretches of the bodies this one files.
+    /// A decoder for windows of the bodies this one files.
     pub(super) fn helper(&self) -> Decoder {
         Decoder::new(
             self.needle.clone(),
@@ -629,7 +629,7 @@ impl Decoder {
         )
     }
 
-    /// Takes on `main`'s header mapping, to file a stretch of the same body
+    /// Takes on `main`'s header mapping, to file a window of the same body
     /// from scratch.
     pub(super) fn adopt(&mut self, main: &Decoder) {
         if self.schema != main.schema {
