@@ -334,6 +334,8 @@ pub struct BodyReader {
     decoder: Decoder,
     /// The windows of [`BodyReader::read_windows`], one a thread.
     windows: Vec<Window>,
+    /// The unfinished record the windows hand on, kept for its capacity.
+    carried: Vec<u8>,
 }
 
 /// Files the records of one body: maps the header, decodes and hands on the
@@ -388,6 +390,7 @@ impl BodyReader {
                 Schema::from_fields(&[], &[]),
             ),
             windows: Vec::new(),
+            carried: Vec::new(),
         }
     }
 
@@ -550,8 +553,10 @@ impl BodyReader {
         let decoder = &self.decoder;
         self.windows
             .resize_with(threads.max(1), || Window::new(decoder.helper()));
-        let buffered = self.buf[..self.end].to_vec();
-        let relay = Relay::new(src, buffered, &mut self.decoder);
+        let mut carried = std::mem::take(&mut self.carried);
+        carried.clear();
+        carried.extend_from_slice(&self.buf[..self.end]);
+        let relay = Relay::new(src, carried, &mut self.decoder);
         let out = work(&relay, &mut self.windows);
         let (tail, error) = relay.into_parts();
         let mut filed: Vec<_> = (self.windows.iter_mut())
@@ -563,11 +568,12 @@ impl BodyReader {
         }
         self.end = 0;
         self.carry = Carry::default();
-        let mut tail = &tail[..];
-        while !tail.is_empty() {
-            let n = self.copy_in(tail);
-            tail = &tail[n..];
+        let mut rest = &tail[..];
+        while !rest.is_empty() {
+            let n = self.copy_in(rest);
+            rest = &rest[n..];
         }
+        self.carried = tail;
         (out, error.map_or(Ok(()), Err))
     }
 
