@@ -1,6 +1,7 @@
 //! The helper threads of `threads=`: jobs run side by side, and a reply's rows rendered on a helper while this thread writes them.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
 
@@ -68,9 +69,12 @@ pub(crate) fn run_all_or_here<T: Send, F: FnOnce() -> T + Send>(
 const BLOCK: usize = 1 << 20;
 
 /// Writes results as [`write_results`] does, with a helper thread rendering
-/// every other block of about [`BLOCK`] bytes of rows while this thread
-/// renders the others and writes them all out in order. One thread, few
-/// rows, or no thread to be had: [`write_results`] itself.
+/// blocks of about [`BLOCK`] bytes of rows while this thread writes them
+/// out in order. Each thread takes the next block nobody has taken; this
+/// one renders only while the block it is to write next is not ready, so
+/// the kernel's copy of the output, which only this thread makes, is never
+/// waiting for rendering this thread could have left to the helper. One
+/// thread, few rows, or no thread to be had: [`write_results`] itself.
 ///
 /// # Errors
 ///
@@ -82,6 +86,10 @@ pub(crate) fn write_results_on(
 ) -> io::Result<()> {
     write_in_blocks(out, results, threads, BLOCK)
 }
+
+/// The most blocks rendered and not yet written that this thread holds
+/// before it waits for the helper's block instead of rendering another.
+const HELD: usize = 3;
 
 /// [`write_results_on`] with blocks of about `block` bytes.
 fn write_in_blocks(
@@ -100,40 +108,63 @@ fn write_in_blocks(
         .step_by(per_block)
         .map(|start| start..len.min(start + per_block))
         .collect();
-    let render = |rows: std::ops::Range<usize>, buf: &mut Vec<u8>| {
+    let next = AtomicUsize::new(0);
+    let take = || Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < blocks.len());
+    let render = |i: usize, buf: &mut Vec<u8>| {
         buf.clear();
         // Rendering into a vector cannot fail: `full` leaves it growing.
-        let _ = write_result_rows(buf, results, rows, &mut |_| Ok(()));
+        let _ = write_result_rows(buf, results, blocks[i].clone(), &mut |_| Ok(()));
     };
     std::thread::scope(|scope| {
-        // The helper's blocks come back in order, one waiting at most; their
-        // buffers go back to it to be filled again.
-        let (done, rendered) = mpsc::sync_channel::<Vec<u8>>(1);
+        // The helper's blocks, numbered; their buffers go back to it once
+        // written, and this thread's to this thread.
+        let (done, rendered) = mpsc::sync_channel::<(usize, Vec<u8>)>(HELD);
         let (give_back, spare) = mpsc::channel::<Vec<u8>>();
-        let theirs: Vec<_> = blocks.iter().skip(1).step_by(2).cloned().collect();
-        let helper = std::thread::Builder::new().spawn_scoped(scope, move || {
-            for rows in theirs {
+        // Without a helper, this thread takes every block.
+        let _helper = std::thread::Builder::new().spawn_scoped(scope, move || {
+            while let Some(i) = take() {
                 let mut buf = spare.try_recv().unwrap_or_default();
-                render(rows, &mut buf);
-                if done.send(buf).is_err() {
+                render(i, &mut buf);
+                if done.send((i, buf)).is_err() {
                     return;
                 }
             }
         });
-        let mut mine = Vec::with_capacity(block + block / 4);
-        write_results_header(&mut mine, results);
-        out.write_all(&mine)?;
-        for (i, rows) in blocks.iter().enumerate() {
-            if i % 2 == 0 || helper.is_err() {
-                render(rows.clone(), &mut mine);
-                out.write_all(&mine)?;
-                continue;
-            }
-            let buf = (rendered.recv())
-                .map_err(|_| io::Error::other("the thread rendering the results stopped"))?;
+        let mut header = Vec::new();
+        write_results_header(&mut header, results);
+        out.write_all(&header)?;
+        // Rendered blocks not yet written: number, rows, whether rendered here.
+        let mut ready: Vec<(usize, Vec<u8>, bool)> = Vec::with_capacity(2 * HELD);
+        let mut mine: Vec<Vec<u8>> = Vec::new();
+        for want in 0..blocks.len() {
+            let block = loop {
+                ready.extend(rendered.try_iter().map(|(i, buf)| (i, buf, false)));
+                if let Some(at) = ready.iter().position(|(i, _, _)| *i == want) {
+                    break ready.swap_remove(at);
+                }
+                match (ready.len() < HELD).then(take).flatten() {
+                    Some(i) => {
+                        let mut buf = mine.pop().unwrap_or_default();
+                        render(i, &mut buf);
+                        ready.push((i, buf, true));
+                    }
+                    // Taken by the helper: wait for it.
+                    None => {
+                        let (i, buf) = rendered.recv().map_err(|_| {
+                            io::Error::other("the thread rendering the results stopped")
+                        })?;
+                        ready.push((i, buf, false));
+                    }
+                }
+            };
+            let (_, buf, here) = block;
             out.write_all(&buf)?;
-            // Once the helper is done, a buffer has nowhere to go.
-            let _ = give_back.send(buf);
+            // Once the helper is done, its buffers stay here.
+            if here {
+                mine.push(buf);
+            } else if let Err(mpsc::SendError(buf)) = give_back.send(buf) {
+                mine.push(buf);
+            }
         }
         Ok(())
     })
