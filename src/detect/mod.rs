@@ -868,7 +868,16 @@ impl Engine {
         for acc in accs {
             write_number(&mut text, acc.count);
             text.push(b',');
-            for t in [acc.first_time(), acc.last_time()] {
+            let (first, last) = (acc.first_time(), acc.last_time());
+            // (where the first time's cell starts, whether it was left a number)
+            let mut first_cell = (text.len(), false);
+            for (i, t) in [first, last].into_iter().enumerate() {
+                if i == 1 && first.is_some() && first.map(f64::to_bits) == last.map(f64::to_bits) {
+                    // A group of one event, say: the same time, the same cell.
+                    text.extend_from_within(first_cell.0..);
+                    unrenderable += u64::from(first_cell.1);
+                    continue;
+                }
                 match t {
                     None => {}
                     Some(t) if partial => write_number(&mut text, t),
@@ -878,6 +887,7 @@ impl Engine {
                         // say) keeps its number rather than failing the search.
                         if times.write(t, &mut cell).is_err() {
                             unrenderable += 1;
+                            first_cell.1 = true;
                             write_number(&mut cell, t);
                         }
                         csv_cell(&mut text, &cell);
