@@ -29,7 +29,19 @@ pub(crate) fn extend(out: &mut Vec<u8>, v: &[u8]) {
     }
     let at = out.len();
     out.extend_from_slice(&[0; SHORT]);
-    let dst = &mut out[at..at + n];
+    copy(&mut out[at..at + n], v);
+    out.truncate(at + n);
+}
+
+/// Copies `v` to `dst`, of the same length, as `dst.copy_from_slice(v)`
+/// does: a short `v` as two fixed-size pieces, as [`extend`] copies.
+#[inline]
+pub(crate) fn copy(dst: &mut [u8], v: &[u8]) {
+    let n = v.len();
+    if n > SHORT {
+        dst.copy_from_slice(v);
+        return;
+    }
     match n {
         0 => {}
         1..=3 => {
@@ -42,7 +54,6 @@ pub(crate) fn extend(out: &mut Vec<u8>, v: &[u8]) {
         16..=31 => ends::<16>(dst, v),
         _ => ends::<32>(dst, v),
     }
-    out.truncate(at + n);
 }
 
 /// Copies `v` to `dst` (of its length, `N` to `2N` bytes) as its first and
@@ -198,6 +209,9 @@ mod tests {
             let mut out = vec![9];
             extend(&mut out, &v[..len]);
             assert_eq!(&out[1..], &v[..len]);
+            let mut dst = vec![7; len + 2];
+            copy(&mut dst[1..=len], &v[..len]);
+            assert_eq!((dst[0], &dst[1..=len], dst[len + 1]), (7, &v[..len], 7));
         }
     }
 }

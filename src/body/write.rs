@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::mv::encode_mv;
-use crate::detect::{csv_cell, csv_cell_len, write_key_csv, Results, Table};
+use crate::detect::{csv_cell, csv_cell_len, key_csv_room, write_key_csv_at, Results, Table};
 
 /// Writes one CSV cell: quoted when it holds a comma, quote or line break,
 /// or starts or ends with whitespace (splunkd strips unquoted padding, SDK
@@ -76,16 +76,27 @@ pub(crate) fn write_result_rows(
     rows: std::ops::Range<usize>,
     full: &mut dyn FnMut(&mut Vec<u8>) -> io::Result<()>,
 ) -> io::Result<()> {
+    // Rows are written in place: the vector is made long enough for the
+    // next row (the bytes past `at` are scratch) and cut to `at` at the end.
+    let mut at = buf.len();
     for (key, cells, tails) in results.csv_rows_in(rows) {
-        write_key_csv(buf, key, cells);
-        crate::bytes::extend(buf, tails);
-        if let Some(last) = buf.last_mut() {
-            *last = b'\n';
+        let room = key_csv_room(key, cells) + tails.len();
+        if buf.len() < at + room {
+            buf.resize(at + room, 0);
         }
-        if buf.len() >= PIECE {
+        at = write_key_csv_at(buf, at, key, cells);
+        crate::bytes::copy(&mut buf[at..at + tails.len()], tails);
+        at += tails.len();
+        if at > 0 {
+            buf[at - 1] = b'\n';
+        }
+        if at >= PIECE {
+            buf.truncate(at);
             full(buf)?;
+            at = buf.len();
         }
     }
+    buf.truncate(at);
     Ok(())
 }
 

@@ -22,8 +22,8 @@ pub use render::{BadFormat, TimeRender};
 pub use spec::{Binary, Mode, NETWORK_BY, NOARGS_BY, PARTIAL_MARKER, PREFIXES};
 
 pub(crate) use aggregate::{
-    csv_cell, csv_cell_len, parse_number, stretches, write_key_csv, Acc, Cells, GroupLimit, Groups,
-    Parts, Sorted, MAX_GROUP_KEY_BYTES,
+    csv_cell, csv_cell_len, key_csv_room, parse_number, stretches, write_key_csv_at, Acc, Cells,
+    GroupLimit, Groups, Parts, Sorted, MAX_GROUP_KEY_BYTES,
 };
 pub(crate) use event::OwnedRow;
 pub(crate) use filter::DestFilter;
@@ -366,6 +366,8 @@ struct Extras {
 /// The longest BY list ([`NOARGS_BY`]); values of one row live on the stack.
 const MAX_BY: usize = 20;
 const _: () = assert!(NETWORK_BY.len() <= MAX_BY && NOARGS_BY.len() <= MAX_BY);
+// A key's values fit in [`Cells`], which `key_csv_room` relies on.
+const _: () = assert!(MAX_BY <= 32);
 
 /// The detection engine for one process.
 #[derive(Debug)]
