@@ -1243,6 +1243,17 @@ mod tests {
         }
 
         #[test]
+        fn short_values_parse_as_the_full_parse_does(
+            v in prop::collection::vec(prop::sample::select(b"0123456789/:.+-eE a\x80".to_vec()), 0..11),
+        ) {
+            // Digits beside the bytes either side of them, signs, points and
+            // exponents anywhere: only the strict forms are numbers.
+            let full = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<f64>().ok());
+            let full = full.filter(|n| n.is_finite() && v.iter().any(u8::is_ascii_digit));
+            prop_assert_eq!(parse_number(&v).map(f64::to_bits), full.map(f64::to_bits));
+        }
+
+        #[test]
         fn adding_keys_merges_and_refuses_as_a_map_does(
             keys in prop::collection::vec(0u8..6, 0..40),
             limit in 1usize..8,
