@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::bytes::{self, common_prefix};
@@ -145,8 +146,33 @@ pub(crate) struct Groups {
     slots: Vec<u64>,
     limit: usize,
     hasher: foldhash::fast::RandomState,
-    /// The last key added, not yet looked up (see [`Groups::add_with`]).
-    pending: Option<Pending>,
+    /// The last keys added, oldest first, not yet looked up (see
+    /// [`Groups::add_with`]); at most [`WAITING`] between calls.
+    waiting: VecDeque<Waiting>,
+}
+
+/// How many keys wait for their lookup between calls of
+/// [`Groups::add_with`]: the lines a lookup reads (the slot, then the
+/// group record it names, then that group's key) are asked for one call
+/// apart, so each has arrived when the next is needed.
+const WAITING: usize = 3;
+
+/// A key waiting for its lookup, and how far its lines have been asked for.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    key: Pending,
+    stage: Stage,
+}
+
+/// The next line a waiting key's lookup will read, already asked for.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// Its slot.
+    Slot,
+    /// The record of the first group whose slot matches its hash.
+    Group(usize),
+    /// That group's key, or nothing more (no slot matched).
+    Ready,
 }
 
 /// A key encoded at the end of the arena and hashed, waiting for its lookup.
@@ -169,7 +195,7 @@ impl Groups {
             slots: Vec::new(),
             limit: limit.min(u32::MAX as usize - 1),
             hasher: foldhash::fast::RandomState::default(),
-            pending: None,
+            waiting: VecDeque::with_capacity(WAITING + 1),
         }
     }
 
@@ -210,12 +236,16 @@ impl Groups {
     /// existing one is found by one probe of the slots and the bytes are
     /// given back.
     ///
-    /// The lookup runs one key late: this key is hashed and its slot
-    /// prefetched, then the previous key is looked up (its slot has
-    /// arrived meanwhile), and this one waits for the next call or for
-    /// [`Groups::take_sorted`]. A key waits only when the table has room
-    /// for it as a new group, so its lookup cannot fail later; otherwise
-    /// it is looked up at once, and the limit refuses this call's key.
+    /// The lookup runs [`WAITING`] keys late, its cache misses overlapped
+    /// with the rows between: this key is hashed and its slot prefetched;
+    /// the key before it, whose slot has arrived, has the record of the
+    /// group its slot names prefetched; the one before that, that group's
+    /// key bytes; and the oldest is looked up, every line it reads already
+    /// asked for. The others wait for the next call or for
+    /// [`Groups::take_sorted`]. Keys wait only while the table has room for
+    /// all of them as new groups, so a waiting key's lookup cannot fail;
+    /// otherwise every key is looked up at once, in order, and the limit
+    /// refuses the first key past it.
     ///
     /// # Errors
     ///
@@ -229,7 +259,7 @@ impl Groups {
         use std::hash::BuildHasher;
         let start = self.arena.len();
         let (csv_len, cells) = encode(&mut self.arena);
-        let mut key = Pending {
+        let key = Pending {
             start,
             len: self.arena.len() - start,
             hash: self.hasher.hash_one(&self.arena[start..]),
@@ -241,23 +271,83 @@ impl Groups {
             let mask = self.slots.len() - 1;
             bytes::prefetch(&self.slots[(key.hash >> 32) as usize & mask]);
         }
-        if let Some(previous) = self.pending.take() {
-            match self.settle(previous) {
-                Ok(false) => {}
-                Ok(true) => key.start -= previous.len,
-                // Not reached (a key waits only with room for it); were it,
-                // the limit would stop the search here.
-                Err(limit) => {
-                    self.arena.truncate(key.start - previous.len);
-                    return Err(limit);
+        self.advance();
+        self.waiting.push_back(Waiting {
+            key,
+            stage: Stage::Slot,
+        });
+        if self.waiting.len() > WAITING {
+            self.settle_oldest()?;
+        }
+        let room = self.groups.len() + self.waiting.len() <= self.limit
+            && key.start + key.len <= MAX_GROUP_KEY_BYTES;
+        if !room {
+            self.settle_waiting()?;
+        }
+        Ok(())
+    }
+
+    /// Asks for the next line of every waiting key's lookup (see
+    /// [`Groups::add_with`]).
+    fn advance(&mut self) {
+        let Groups {
+            arena,
+            groups,
+            slots,
+            waiting,
+            ..
+        } = self;
+        for w in waiting.iter_mut() {
+            w.stage = match w.stage {
+                Stage::Slot => match candidate(slots, w.key.hash) {
+                    Some(n) => {
+                        bytes::prefetch(&groups[n]);
+                        Stage::Group(n)
+                    }
+                    None => Stage::Ready,
+                },
+                Stage::Group(n) => {
+                    // A key's first two lines; the hardware follows the rest.
+                    let start = groups[n].start as usize;
+                    for at in [start, start + 64] {
+                        if let Some(b) = arena.get(at) {
+                            bytes::prefetch(b);
+                        }
+                    }
+                    Stage::Ready
                 }
+                Stage::Ready => Stage::Ready,
+            };
+        }
+    }
+
+    /// Looks the oldest waiting key up (see [`Groups::settle`]); the keys
+    /// after it move down if its bytes are given back.
+    fn settle_oldest(&mut self) -> Result<(), GroupLimit> {
+        let Some(oldest) = self.waiting.pop_front() else {
+            return Ok(());
+        };
+        let result = self.settle(oldest.key);
+        // Its bytes were given back unless it became a group.
+        if result != Ok(false) {
+            for w in &mut self.waiting {
+                w.key.start -= oldest.key.len;
             }
         }
-        if self.groups.len() < self.limit && key.start + key.len <= MAX_GROUP_KEY_BYTES {
-            self.pending = Some(key);
-            return Ok(());
+        if result.is_err() {
+            // The limit stops the search: the keys after it are not looked up.
+            self.arena.truncate(oldest.key.start);
+            self.waiting.clear();
         }
-        self.settle(key).map(|_| ())
+        result.map(|_| ())
+    }
+
+    /// Looks every waiting key up, oldest first.
+    fn settle_waiting(&mut self) -> Result<(), GroupLimit> {
+        while !self.waiting.is_empty() {
+            self.settle_oldest()?;
+        }
+        Ok(())
     }
 
     /// Looks `key` (the last bytes of the arena but for any key encoded
@@ -323,10 +413,7 @@ impl Groups {
     /// The groups held and their key bytes, at most (a key waiting for its
     /// lookup counts as a group).
     pub(crate) fn load(&self) -> (usize, usize) {
-        (
-            self.groups.len() + usize::from(self.pending.is_some()),
-            self.arena.len(),
-        )
+        (self.groups.len() + self.waiting.len(), self.arena.len())
     }
 
     /// Merges every group of `other` into this table, leaving `other` empty.
@@ -336,12 +423,10 @@ impl Groups {
     /// [`GroupLimit`] when the groups of both, counted once each, are over
     /// a limit.
     pub(crate) fn absorb(&mut self, other: &mut Groups) -> Result<(), GroupLimit> {
-        if let Some(key) = other.pending.take() {
-            // Waiting with room for it, as in `take_sorted`.
-            let settled = other.settle(key);
-            debug_assert!(settled.is_ok(), "a waiting key was refused");
-        }
-        if self.groups.is_empty() && self.pending.is_none() && self.limit == other.limit {
+        // Waiting with room for them, as in `take_sorted`.
+        let settled = other.settle_waiting();
+        debug_assert!(settled.is_ok(), "a waiting key was refused");
+        if self.groups.is_empty() && self.waiting.is_empty() && self.limit == other.limit {
             std::mem::swap(self, other);
             return Ok(());
         }
@@ -391,12 +476,10 @@ impl Groups {
     /// are independent, so their cache misses overlap), so everything after
     /// reads them front to back; only the keys stay where they were added.
     pub(crate) fn take_sorted(&mut self) -> Sorted {
-        if let Some(key) = self.pending.take() {
-            // A key waits only with room for it as a new group, so this
-            // lookup cannot be refused.
-            let settled = self.settle(key);
-            debug_assert!(settled.is_ok(), "a waiting key was refused");
-        }
+        // Keys wait only with room for them as new groups, so these
+        // lookups cannot be refused.
+        let settled = self.settle_waiting();
+        debug_assert!(settled.is_ok(), "a waiting key was refused");
         let arena = std::mem::take(&mut self.arena);
         let groups = std::mem::take(&mut self.groups);
         self.slots = Vec::new();
@@ -409,6 +492,24 @@ impl Groups {
                 from: Vec::new(),
             }],
         }
+    }
+}
+
+/// The group the first slot matching `hash` names, probing as
+/// [`Groups::settle`] does; `None` when an empty slot comes first.
+fn candidate(slots: &[u64], hash: u64) -> Option<usize> {
+    let mask = slots.len().checked_sub(1)?;
+    let tag = hash << 32;
+    let mut at = (hash >> 32) as usize & mask;
+    loop {
+        let slot = slots[at];
+        if slot == EMPTY_SLOT {
+            return None;
+        }
+        if slot & !0xffff_ffff == tag {
+            return Some((slot & 0xffff_ffff) as usize - 1);
+        }
+        at = (at + 1) & mask;
     }
 }
 
