@@ -756,18 +756,23 @@ impl Engine {
     }
 
     fn add_memberships(&mut self, values: &[Values<'_>], acc: &Acc) -> Result<(), Error> {
-        let total = values
-            .iter()
-            .try_fold(1usize, |n, v| n.checked_mul(v.len()))
-            .unwrap_or(usize::MAX);
+        // The memberships (the product of the value counts) and the longest
+        // key they can make, in one pass; a single value, most fields of
+        // most rows, needs no iterator.
+        let (mut total, mut widest) = (Some(1usize), 0usize);
+        for v in values {
+            let (n, longest) = match v {
+                Values::One(x) => (1, x.len()),
+                _ => (v.len(), v.iter().map(<[u8]>::len).max().unwrap_or(0)),
+            };
+            total = total.and_then(|t| t.checked_mul(n));
+            widest += max_encoded_len(longest);
+        }
+        let total = total.unwrap_or(usize::MAX);
         if total > MAX_MEMBERSHIPS_PER_ROW {
             return Err(Error::TooManyMemberships { count: total });
         }
         // Refuse before building keys whose sizes alone would pass the cap.
-        let widest: usize = values
-            .iter()
-            .map(|v| max_encoded_len(v.iter().map(<[u8]>::len).max().unwrap_or(0)))
-            .sum();
         if widest.saturating_mul(total) > MAX_GROUP_KEY_BYTES {
             return Err(Error::GroupsTooLarge {
                 limit: MAX_GROUP_KEY_BYTES,
