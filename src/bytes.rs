@@ -117,17 +117,29 @@ fn word(c: &[u8]) -> u64 {
 const ONES: u64 = u64::MAX / 255;
 
 /// Whether `v` holds a byte below `limit` (at most 128), eight bytes at a
-/// time: the exact has-less-than test on each word.
+/// time: the exact has-less-than test on each word, the last word the
+/// slice's last eight bytes (overlapping the one before), and a slice
+/// shorter than a word read as two overlapping halves or its bytes, so no
+/// loop runs byte by byte.
 #[inline]
 pub(crate) fn has_byte_below(v: &[u8], limit: u8) -> bool {
-    let mut words = v.chunks_exact(8);
-    for w in &mut words {
-        let w = word(w);
-        if w.wrapping_sub(ONES * u64::from(limit)) & !w & (ONES << 7) != 0 {
-            return true;
-        }
+    let below = |w: u64| w.wrapping_sub(ONES * u64::from(limit)) & !w & (ONES << 7) != 0;
+    let n = v.len();
+    if n < 8 {
+        return match n {
+            0 => false,
+            1..=3 => v[0] < limit || v[n / 2] < limit || v[n - 1] < limit,
+            _ => {
+                let half = |at: usize| u64::from(u32::from_le_bytes(*first::<4>(&v[at..])));
+                below(half(0) | half(n - 4) << 32)
+            }
+        };
     }
-    words.remainder().iter().any(|&b| b < limit)
+    let mut words = v.chunks_exact(8);
+    if words.any(|w| below(word(w))) {
+        return true;
+    }
+    !words.remainder().is_empty() && below(word(&v[n - 8..]))
 }
 
 /// The index of the first NUL byte of `v` (its length when there is none),
@@ -184,6 +196,12 @@ mod tests {
         #[test]
         fn has_byte_below_is_the_bytewise_rule(v in proptest::collection::vec(any::<u8>(), 0..40), limit in 0u8..=128) {
             prop_assert_eq!(has_byte_below(&v, limit), v.iter().any(|&b| b < limit));
+        }
+
+        #[test]
+        fn has_byte_below_finds_one_byte_anywhere(v in proptest::collection::vec(prop::sample::select(vec![b',', b'-', b'z', 0x80]), 0..20)) {
+            // Mostly bytes at or above the limit, so one below it decides.
+            prop_assert_eq!(has_byte_below(&v, b'-'), v.contains(&b','));
         }
 
         #[test]
