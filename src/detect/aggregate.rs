@@ -1231,7 +1231,19 @@ pub(crate) fn compare_values(a: &[u8], b: &[u8]) -> Ordering {
 
 /// Parses a decimal number (`12`, `-3.5`, `.5`, `1e9`); anything else, including
 /// `inf`, `nan` and surrounding spaces, is not a number.
+#[inline]
 pub(crate) fn parse_number(v: &[u8]) -> Option<f64> {
+    // Most values are text, and a number starts with a digit, a sign or a
+    // point: that test is made where the value is, without a call.
+    let &first = v.first()?;
+    if !first.is_ascii_digit() && !matches!(first, b'+' | b'-' | b'.') {
+        return None;
+    }
+    parse_decimal(v)
+}
+
+/// [`parse_number`] past its first byte's test.
+fn parse_decimal(v: &[u8]) -> Option<f64> {
     let (mut digits, mut i) = (0, 0);
     let negative = v.first() == Some(&b'-');
     if matches!(v.first(), Some(b'+' | b'-')) {
