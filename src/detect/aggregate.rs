@@ -58,6 +58,13 @@ pub(crate) enum GroupLimit {
     Bytes(usize),
 }
 
+/// The capacity the key arena takes at once when it outgrows its first MiB:
+/// address space, not memory (a page is backed only once a key is written
+/// to it). glibc serves a request this large by mapping it, and grows a
+/// mapping by remapping it; an arena smaller than that lives in glibc's
+/// heap, where each doubling copies it (63 MB copied on A-network).
+const ARENA_RESERVE: usize = 32 << 20;
+
 /// The most bytes of BY values the group table may hold: 1 GiB. `max_groups`
 /// bounds the number of groups; this bounds their size, so a few huge values
 /// times a multivalue field cannot exhaust memory.
@@ -257,6 +264,12 @@ impl Groups {
         acc: &Acc,
     ) -> Result<(), GroupLimit> {
         use std::hash::BuildHasher;
+        let (len, capacity) = (self.arena.len(), self.arena.capacity());
+        if capacity - len < 64 << 10 && (1 << 20..ARENA_RESERVE).contains(&capacity) {
+            // Where that much address space cannot be had (a tight `ulimit
+            // -v`), the arena grows as vectors do.
+            let _ = self.arena.try_reserve_exact(ARENA_RESERVE - len);
+        }
         let start = self.arena.len();
         let (csv_len, cells) = encode(&mut self.arena);
         let key = Pending {
