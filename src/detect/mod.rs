@@ -81,8 +81,8 @@ pub struct Config {
 /// Default for [`Config::max_groups`]: one million groups. A group holds
 /// its key (a little more than its output row's BY cells) plus at most
 /// [`GROUP_OVERHEAD_BYTES`](aggregate::GROUP_OVERHEAD_BYTES); measured with
-/// Sysmon and tstats rows, a search at this limit peaks at about 0.6 to
-/// 0.7 GiB (README "Performance", Memory), which a search head can spare,
+/// Sysmon and tstats rows, a search at this limit peaks at about 0.65 to
+/// 0.75 GiB (README "Performance", Memory), which a search head can spare,
 /// while more distinct groups than this is rarely a detection's output.
 pub(crate) const DEFAULT_MAX_GROUPS: usize = 1_000_000;
 
