@@ -109,7 +109,7 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
 
 /// Eight bytes (of at least that many) as a little-endian word.
 #[inline]
-fn word(c: &[u8]) -> u64 {
+pub(crate) fn word(c: &[u8]) -> u64 {
     u64::from_le_bytes(*first::<8>(c))
 }
 
@@ -142,18 +142,23 @@ pub(crate) fn has_byte_below(v: &[u8], limit: u8) -> bool {
     !words.remainder().is_empty() && below(word(&v[n - 8..]))
 }
 
+/// The index of the first zero byte of the little-endian word `w`, if it
+/// has one: the lowest bit the has-zero-byte test sets is exact.
+#[inline]
+pub(crate) fn first_zero_byte(w: u64) -> Option<usize> {
+    let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
+    (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
+}
+
 /// The index of the first NUL byte of `v` (its length when there is none),
-/// eight bytes at a time: in a little-endian word, the lowest bit the
-/// has-zero-byte test sets is exact.
+/// eight bytes at a time ([`first_zero_byte`]).
 #[inline]
 pub(crate) fn first_nul(v: &[u8]) -> usize {
     let mut words = v.chunks_exact(8);
     let mut at = 0;
     for w in &mut words {
-        let w = word(w);
-        let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
-        if zero != 0 {
-            return at + (zero.trailing_zeros() / 8) as usize;
+        if let Some(i) = first_zero_byte(word(w)) {
+            return at + i;
         }
         at += 8;
     }

@@ -340,19 +340,22 @@ impl Groups {
         let Some(oldest) = self.waiting.pop_front() else {
             return Ok(());
         };
-        let result = self.settle(oldest.key);
-        // Its bytes were given back unless it became a group.
-        if result != Ok(false) {
-            for w in &mut self.waiting {
-                w.key.start -= oldest.key.len;
+        match self.settle(oldest.key) {
+            Ok(false) => Ok(()),
+            // Its bytes were given back.
+            Ok(true) => {
+                for w in &mut self.waiting {
+                    w.key.start -= oldest.key.len;
+                }
+                Ok(())
+            }
+            Err(limit) => {
+                // The limit stops the search: the keys after it are not looked up.
+                self.arena.truncate(oldest.key.start);
+                self.waiting.clear();
+                Err(limit)
             }
         }
-        if result.is_err() {
-            // The limit stops the search: the keys after it are not looked up.
-            self.arena.truncate(oldest.key.start);
-            self.waiting.clear();
-        }
-        result.map(|_| ())
     }
 
     /// Looks every waiting key up, oldest first.
@@ -374,26 +377,18 @@ impl Groups {
     fn settle(&mut self, key: Pending) -> Result<bool, GroupLimit> {
         let bytes = key.start..key.start + key.len;
         let tag = key.hash << 32;
+        let same = |n: usize| bytes::equal(self.key(&self.groups[n]), &self.arena[bytes.clone()]);
         let mut empty = None;
-        if !self.slots.is_empty() {
-            let mask = self.slots.len() - 1;
-            let mut at = (key.hash >> 32) as usize & mask;
-            loop {
-                let slot = self.slots[at];
-                if slot == EMPTY_SLOT {
-                    empty = Some(at);
-                    break;
-                }
-                if slot & !0xffff_ffff == tag {
-                    let n = (slot & 0xffff_ffff) as usize - 1;
-                    if bytes::equal(self.key(&self.groups[n]), &self.arena[bytes.clone()]) {
-                        self.groups[n].acc.merge(&key.acc);
-                        self.give_back(bytes);
-                        return Ok(true);
-                    }
-                }
-                at = (at + 1) & mask;
+        let found = probe(&self.slots, key.hash).find(|&(_, group)| group.is_none_or(same));
+        match found {
+            Some((_, Some(n))) => {
+                self.groups[n].acc.merge(&key.acc);
+                self.give_back(bytes);
+                return Ok(true);
             }
+            Some((at, None)) => empty = Some(at),
+            // No table yet.
+            None => {}
         }
         if self.groups.len() >= self.limit {
             self.give_back(bytes);
@@ -508,22 +503,31 @@ impl Groups {
     }
 }
 
-/// The group the first slot matching `hash` names, probing as
-/// [`Groups::settle`] does; `None` when an empty slot comes first.
-fn candidate(slots: &[u64], hash: u64) -> Option<usize> {
-    let mask = slots.len().checked_sub(1)?;
+/// The slots a lookup of `hash` reads, in order: each whose 32 bits of
+/// hash match, as its place and group number, then the first empty one, as
+/// its place and `None` (nothing for a table with no slots yet).
+fn probe(slots: &[u64], hash: u64) -> impl Iterator<Item = (usize, Option<usize>)> + '_ {
+    let mask = slots.len().wrapping_sub(1);
     let tag = hash << 32;
-    let mut at = (hash >> 32) as usize & mask;
-    loop {
-        let slot = slots[at];
+    let mut at = (!slots.is_empty()).then_some((hash >> 32) as usize & mask);
+    std::iter::from_fn(move || loop {
+        let here = at?;
+        let slot = slots[here];
         if slot == EMPTY_SLOT {
-            return None;
+            at = None;
+            return Some((here, None));
         }
+        at = Some((here + 1) & mask);
         if slot & !0xffff_ffff == tag {
-            return Some((slot & 0xffff_ffff) as usize - 1);
+            return Some((here, Some((slot & 0xffff_ffff) as usize - 1)));
         }
-        at = (at + 1) & mask;
-    }
+    })
+}
+
+/// The group the first slot matching `hash` names ([`probe`]); `None`
+/// when an empty slot comes first.
+fn candidate(slots: &[u64], hash: u64) -> Option<usize> {
+    probe(slots, hash).next().and_then(|(_, group)| group)
 }
 
 /// How many groups ahead [`Sorted::keys_cells`] prefetches keys.
@@ -1027,7 +1031,6 @@ pub(crate) fn key_csv_room(key: &[u8], cells: Cells) -> usize {
 /// short copy and one zero-byte test a word, no search set up per value);
 /// any other is decoded and quoted.
 pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells: Cells) -> usize {
-    const ONES: u64 = u64::MAX / 255;
     let mut k = 0;
     let mut i = 0;
     while let Some(&class) = key.get(k) {
@@ -1042,11 +1045,8 @@ pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells:
             k = value;
             while let Some(word) = key.get(k..k + 8) {
                 out[at..at + 8].copy_from_slice(word);
-                let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-                let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
-                if zero != 0 {
-                    // The lowest flagged byte is the first zero: the terminator.
-                    let n = (zero.trailing_zeros() / 8) as usize;
+                if let Some(n) = bytes::first_zero_byte(bytes::word(word)) {
+                    // The terminator.
                     (at, k) = (at + n, k + n);
                     break;
                 }
@@ -1067,7 +1067,8 @@ pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells:
     at
 }
 
-/// Writes `value` quoted, `"` doubled, into `out` from `at`; returns where it ends.
+/// Writes `value` as [`csv_cell`] does into `out` from `at`, which has
+/// room for twice its length and two quotes; returns where it ends.
 fn write_quoted_at(out: &mut [u8], mut at: usize, value: &[u8]) -> usize {
     if !needs_quotes(value) {
         bytes::copy(&mut out[at..at + value.len()], value);
@@ -1095,15 +1096,10 @@ pub(crate) fn csv_cell(out: &mut Vec<u8>, value: &[u8]) {
         bytes::extend(out, value);
         return;
     }
-    out.push(b'"');
-    let mut rest = value;
-    while let Some(q) = memchr::memchr(b'"', rest) {
-        out.extend_from_slice(&rest[..=q]);
-        out.push(b'"');
-        rest = &rest[q + 1..];
-    }
-    out.extend_from_slice(rest);
-    out.push(b'"');
+    let at = out.len();
+    out.resize(at + 2 * value.len() + 2, 0);
+    let end = write_quoted_at(out, at, value);
+    out.truncate(end);
 }
 
 /// The length [`csv_cell`] writes for `value`.

@@ -363,6 +363,34 @@ struct Extras {
     vendor_product: Option<usize>,
 }
 
+/// Appends one time cell of a row's tails and its comma: nothing for no
+/// time, the epoch number in a partial row, else the rendered time (`cell`
+/// is scratch). True when the time is past the calendar (a millisecond
+/// epoch, say) and kept its number rather than failing the search.
+fn time_cell(
+    text: &mut Vec<u8>,
+    t: Option<f64>,
+    partial: bool,
+    times: &mut TimeCache<'_>,
+    cell: &mut Vec<u8>,
+) -> bool {
+    let mut left = false;
+    match t {
+        None => {}
+        Some(t) if partial => write_number(text, t),
+        Some(t) => {
+            cell.clear();
+            if times.write(t, cell).is_err() {
+                left = true;
+                write_number(cell, t);
+            }
+            csv_cell(text, cell);
+        }
+    }
+    text.push(b',');
+    left
+}
+
 /// The longest BY list ([`NOARGS_BY`]); values of one row live on the stack.
 const MAX_BY: usize = 20;
 const _: () = assert!(NETWORK_BY.len() <= MAX_BY && NOARGS_BY.len() <= MAX_BY);
@@ -876,31 +904,16 @@ impl Engine {
             write_number(&mut text, acc.count);
             text.push(b',');
             let (first, last) = (acc.first_time(), acc.last_time());
-            // (where the first time's cell starts, whether it was left a number)
-            let mut first_cell = (text.len(), false);
-            for (i, t) in [first, last].into_iter().enumerate() {
-                if i == 1 && first.is_some() && first.map(f64::to_bits) == last.map(f64::to_bits) {
-                    // A group of one event, say: the same time, the same cell.
-                    text.extend_from_within(first_cell.0..);
-                    unrenderable += u64::from(first_cell.1);
-                    continue;
-                }
-                match t {
-                    None => {}
-                    Some(t) if partial => write_number(&mut text, t),
-                    Some(t) => {
-                        cell.clear();
-                        // A time past the calendar (a millisecond epoch,
-                        // say) keeps its number rather than failing the search.
-                        if times.write(t, &mut cell).is_err() {
-                            unrenderable += 1;
-                            first_cell.1 = true;
-                            write_number(&mut cell, t);
-                        }
-                        csv_cell(&mut text, &cell);
-                    }
-                }
-                text.push(b',');
+            let from = text.len();
+            let left = time_cell(&mut text, first, partial, &mut times, &mut cell);
+            unrenderable += u64::from(left);
+            if first.is_some() && first.map(f64::to_bits) == last.map(f64::to_bits) {
+                // A group of one event, say: the same time, the same cell.
+                text.extend_from_within(from..);
+                unrenderable += u64::from(left);
+            } else {
+                let left = time_cell(&mut text, last, partial, &mut times, &mut cell);
+                unrenderable += u64::from(left);
             }
             if partial {
                 text.extend_from_slice(b"1,");
