@@ -15,9 +15,11 @@
 //! - [`command`]: the connection to splunkd: getinfo to a plan, execute bodies through one
 //!   [`command::Sink`] into the engine, `record=t` as a tee; the one place errors become replies.
 //! - [`offline`]: `run` over event files (CSV, JSON lines, Sysmon XML), `replay` and `demo`.
+//! - [`alloc`]: the process allocator, asking Linux for huge pages for large blocks.
 //! - `bytes`: short copies, comparisons and byte scans kept inline (for the static musl build), and the prefetch hint.
 //! - [`cli`]: the offline subcommands (`run`, `replay`, `demo`); the protocol starts at [`command::serve`].
 
+pub mod alloc;
 pub mod body;
 mod bytes;
 pub mod cli;

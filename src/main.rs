@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: regsvcsdetect::alloc::Allocator = regsvcsdetect::alloc::Allocator;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // splunkd starts a chunked command with no arguments (PROTOCOL.md §1.2),
