@@ -149,7 +149,7 @@ impl<R: BufRead + Send, W: Write> Session<R, W> {
         loop {
             let more = self
                 .reader
-                .read_chunk_into(&mut self.chunk, &mut |src| execute.read_from(src))?;
+                .read_chunk_into(&mut self.chunk, &mut |src, len| execute.read_from(src, len))?;
             if !more {
                 return Ok(());
             }

@@ -481,7 +481,7 @@ impl BodyReader {
     /// # Errors
     ///
     /// A read error other than `Interrupted`.
-    pub(crate) fn read_more(&mut self, src: &mut dyn Read) -> io::Result<bool> {
+    fn read_more(&mut self, src: &mut dyn Read) -> io::Result<bool> {
         loop {
             match src.read(self.room()) {
                 Ok(0) => return Ok(false),

@@ -125,22 +125,20 @@ impl Sink {
         let _ = self.read_windows(&mut piece);
     }
 
-    /// Reads the rest of the current body from `src`. With helpers, each
-    /// thread reads a window and files it, then the next, until `src` ends;
-    /// a body no longer than a window is filed on this thread alone.
+    /// Reads the rest of the current body from `src`, whose chunk header
+    /// declares `len` bytes. With helpers, each thread reads a window and
+    /// files it, then the next, until `src` ends, all of them from the
+    /// body's first byte; a body declared no longer than a window is filed
+    /// on this thread alone. (The length only decides that: a body that
+    /// ends early, or runs on, is read as it is.)
     ///
     /// # Errors
     ///
     /// A read error; what was read before it stays fed.
-    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
-        if self.shards.is_empty() {
+    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send), len: u64) -> io::Result<()> {
+        if self.shards.is_empty() || len <= self.window as u64 {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             return self.body.read_from(src, &mut rows);
-        }
-        while self.body.buffered() < self.window {
-            if !self.body.read_more(src)? {
-                return Ok(());
-            }
         }
         self.read_windows(src)
     }
@@ -312,9 +310,10 @@ impl Execute {
         }
     }
 
-    /// Where the body of the request being read goes: read from `src`.
-    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
-        self.sink.read_from(src)
+    /// Where the body of the request being read goes: read from `src`,
+    /// which holds the `len` bytes its chunk header declares.
+    pub(crate) fn read_from(&mut self, src: &mut (dyn Read + Send), len: u64) -> io::Result<()> {
+        self.sink.read_from(src, len)
     }
 
     /// Answers one request whose body was read: the reply and the results
@@ -404,7 +403,7 @@ mod tests {
     }
 
     fn feed(h: &mut Execute, bytes: &[u8]) {
-        h.read_from(&mut &bytes[..]).unwrap();
+        h.read_from(&mut &bytes[..], bytes.len() as u64).unwrap();
     }
 
     const BODY: &[u8] = b"process_name,process,user\nRegSvcs.exe,RegSvcs.exe,a\nnotepad.exe,x,b\nRegSvcs.exe,RegSvcs.exe,c\n";
@@ -498,21 +497,34 @@ mod tests {
         body
     }
 
-    /// What a sink made of `bodies`, each fed in pieces cut at `cuts`: the
-    /// accounting, the ragged rows and the tables (each body's partials in
-    /// the `map` phase, then the final table), or the first error.
+    /// How [`sink_outcome`] hands a body over: fed in pieces, or read, with
+    /// the length its chunk header would declare in quarters of its true
+    /// length (4 is the truth; a wrong length changes only which threads
+    /// read it).
+    #[derive(Debug, Clone, Copy)]
+    enum By {
+        Feed,
+        Read { quarters: usize },
+    }
+
+    /// What a sink made of `bodies`, each handed over in pieces cut at
+    /// `cuts`: the accounting, the ragged rows and the tables (each body's
+    /// partials in the `map` phase, then the final table), or the first
+    /// error.
     fn sink_outcome(
         mut sink: Sink,
         bodies: &[Vec<u8>],
         cuts: &[usize],
         map: bool,
-        by_read: bool,
+        by: By,
     ) -> Result<(Stats, u64, Vec<crate::detect::Table>), String> {
         let mut tables = Vec::new();
         for body in bodies {
-            if by_read {
+            if let By::Read { quarters } = by {
                 let mut src = CutReader { body, at: 0, cuts };
-                sink.read_from(&mut src).map_err(|e| e.to_string())?;
+                let declared = (body.len() * quarters / 4) as u64;
+                sink.read_from(&mut src, declared)
+                    .map_err(|e| e.to_string())?;
             } else {
                 let mut at = 0;
                 for &cut in cuts.iter().filter(|&&c| c <= body.len()) {
@@ -564,13 +576,13 @@ mod tests {
                     body: &body[..cut],
                     step: 7,
                 };
-                let err = sink.read_from(&mut src).unwrap_err();
+                let err = sink.read_from(&mut src, cut as u64).unwrap_err();
                 assert_eq!(err.to_string(), "the pipe broke");
                 // Ended there, the body is what was read before the error.
                 let ended = sink.end().map_err(|e| format!("{:?}", e.kind()));
                 let read = ended.map(|()| (sink.stats().clone(), sink.results().to_table()));
                 let mut one = Sink::new(engine());
-                one.read_from(&mut &body[..cut]).unwrap();
+                one.read_from(&mut &body[..cut], cut as u64).unwrap();
                 let ended = one.end().map_err(|e| format!("{:?}", e.kind()));
                 let want = ended.map(|()| (one.stats().clone(), one.results().to_table()));
                 assert_eq!(read, want, "cut {cut}, window {window}");
@@ -626,13 +638,13 @@ mod tests {
         }
         let engine = || Engine::new(Config::new(Mode::Noargs, TimeRender::Epoch));
         let bodies = [body];
-        let one = sink_outcome(Sink::new(engine()), &bodies, &[], false, false);
+        let one = sink_outcome(Sink::new(engine()), &bodies, &[], false, By::Feed);
         assert!(one.as_ref().is_err_and(|e| e.contains("120000")), "{one:?}");
         for threads in 2..=4 {
             for window in [64, 1000, 8000, 30_000, 100_000] {
-                for by_read in [false, true] {
+                for by in [By::Feed, By::Read { quarters: 4 }] {
                     let many = Sink::with_threads(engine(), threads).with_window(window);
-                    let got = sink_outcome(many, &bodies, &[7, 5000, 77_777], false, by_read);
+                    let got = sink_outcome(many, &bodies, &[7, 5000, 77_777], false, by);
                     assert_eq!(got, one, "{threads} threads, window {window}");
                 }
             }
@@ -676,7 +688,7 @@ mod tests {
             threads in 2usize..5,
             max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
             map in proptest::bool::ANY,
-            by_read in proptest::bool::ANY,
+            by_read in proptest::option::of(0usize..9),
             threaded_sort in proptest::sample::select(vec![0usize, MIN_THREADED_SORT]),
         ) {
             let split_at = split_at.min(rows.len());
@@ -686,11 +698,12 @@ mod tests {
                 cfg.max_groups = max_groups;
                 Engine::new(cfg)
             };
-            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map, false);
+            let one = sink_outcome(Sink::new(engine()), &bodies, &cuts, map, By::Feed);
             let many = Sink::with_threads(engine(), threads)
                 .with_window(window)
                 .with_threaded_sort(threaded_sort);
-            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map, by_read), one);
+            let by = by_read.map_or(By::Feed, |quarters| By::Read { quarters });
+            proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map, by), one);
         }
     }
 }

@@ -13,8 +13,9 @@ use super::{Error, ErrorKind};
 /// incrementally, so a lying header costs at most what actually arrives.
 pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
-/// Where a streamed body goes: a reader over exactly its bytes, handed to a callback.
-type BodyReader<'a> = &'a mut dyn FnMut(&mut (dyn Read + Send)) -> std::io::Result<()>;
+/// Where a streamed body goes: a reader over exactly its bytes, with the
+/// length its header declares, handed to a callback.
+type BodyReader<'a> = &'a mut dyn FnMut(&mut (dyn Read + Send), u64) -> std::io::Result<()>;
 
 /// The largest metadata accepted: 16 MiB. Real metadata is a few KB (the
 /// search string is the largest part); JSON parsing costs many times the
@@ -112,9 +113,10 @@ impl<R: BufRead + Send> ChunkReader<R> {
     }
 
     /// Reads the next chunk like [`ChunkReader::read_chunk`], but hands the
-    /// body to `body` as a reader over exactly its bytes, so they can be
-    /// read straight into the caller's buffer (reads at least as large as
-    /// the input buffer bypass it); `chunk.body` is left empty. `body` must
+    /// body to `body` as a reader over exactly its bytes, with the length
+    /// its header declares, so they can be read straight into the caller's
+    /// buffer (reads at least as large as the input buffer bypass it);
+    /// `chunk.body` is left empty. `body` must
     /// read until its reader ends; bytes it leaves count as a truncation.
     ///
     /// # Errors
@@ -208,7 +210,7 @@ impl<R: BufRead + Send> ChunkReader<R> {
                 chunk.body.clear();
                 let len = header.body_len;
                 let mut part = (&mut self.inner).take(len);
-                let result = body(&mut part);
+                let result = body(&mut part, len);
                 let got = len - part.limit();
                 self.offset += got;
                 result.map_err(|e| self.error(ErrorKind::Io(e), start))?;
@@ -391,7 +393,7 @@ mod tests {
         let mut bodies = vec![];
         let mut body = vec![];
         while r
-            .read_chunk_into(&mut c, &mut |src| src.read_to_end(&mut body).map(drop))
+            .read_chunk_into(&mut c, &mut |src, _| src.read_to_end(&mut body).map(drop))
             .unwrap()
         {
             assert!(c.body.is_empty());
@@ -402,7 +404,7 @@ mod tests {
         let cut = &input[..input.len() - 1];
         let mut r = ChunkReader::new(BufReader::with_capacity(3, OneByte(cut)));
         let err = loop {
-            match r.read_chunk_into(&mut c, &mut |src| {
+            match r.read_chunk_into(&mut c, &mut |src, _| {
                 std::io::copy(src, &mut std::io::sink()).map(drop)
             }) {
                 Ok(true) => {}
