@@ -539,6 +539,10 @@ impl BodyReader {
     /// in row order, and the record left unfinished at the end is buffered.
     /// Returns what `work` returned.
     ///
+    /// `left` is how many bytes `src` holds, when that is known: the last
+    /// windows then shrink so the threads finish about together (see
+    /// [`Relay::fill`]).
+    ///
     /// A window filed after a window before it stopped is disregarded, as a
     /// serial read would never have reached it; its rows may already be in
     /// its sink.
@@ -549,6 +553,7 @@ impl BodyReader {
     pub(crate) fn read_windows<R>(
         &mut self,
         src: &mut (dyn Read + Send),
+        left: Option<u64>,
         threads: usize,
         work: impl FnOnce(&Relay<'_>, &mut [Window]) -> R,
     ) -> (R, io::Result<()>) {
@@ -558,7 +563,7 @@ impl BodyReader {
         let mut carried = std::mem::take(&mut self.carried);
         carried.clear();
         carried.extend_from_slice(&self.buf[..self.end]);
-        let relay = Relay::new(src, carried, &mut self.decoder);
+        let relay = Relay::new(src, carried, &mut self.decoder, left, threads);
         let out = work(&relay, &mut self.windows);
         let (tail, error) = relay.into_parts();
         let mut filed: Vec<_> = (self.windows.iter_mut())

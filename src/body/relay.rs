@@ -71,6 +71,9 @@ pub(crate) struct Relay<'s> {
 
 struct Shared<'s> {
     src: &'s mut (dyn Read + Send),
+    /// Bytes the source still holds, when known.
+    left: Option<u64>,
+    threads: u64,
     tail: Vec<u8>,
     header: &'s mut Decoder,
     next_seq: usize,
@@ -89,14 +92,20 @@ impl std::fmt::Debug for Shared<'_> {
 }
 
 impl<'s> Relay<'s> {
+    /// A relay over `src`, which holds `left` bytes when that is known,
+    /// for `threads` threads; `tail` is read first.
     pub(super) fn new(
         src: &'s mut (dyn Read + Send),
         tail: Vec<u8>,
         header: &'s mut Decoder,
+        left: Option<u64>,
+        threads: usize,
     ) -> Relay<'s> {
         Relay {
             shared: Mutex::new(Shared {
                 src,
+                left,
+                threads: threads.max(1) as u64,
                 tail,
                 header,
                 next_seq: 0,
@@ -108,10 +117,17 @@ impl<'s> Relay<'s> {
 
     /// Reads the next window into `w`: the record the last one left
     /// unfinished, then about `size` bytes, more if no record ends in them.
-    /// False once the source has ended (or failed); what is left unfinished
-    /// then stays here.
+    /// When the source's length is known and less than a window a thread
+    /// is left, a window takes only a thread's share of it (see [`share`]),
+    /// so no thread files a whole window while the others wait at the end
+    /// of the body. False once the source has ended (or
+    /// failed); what is left unfinished then stays here.
     pub(crate) fn fill(&self, w: &mut Window, size: usize) -> bool {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let size = match shared.left {
+            Some(left) => share(left, shared.threads, size),
+            None => size,
+        };
         shared.fill(w, size.max(1))
     }
 
@@ -124,6 +140,19 @@ impl<'s> Relay<'s> {
             .unwrap_or_else(PoisonError::into_inner);
         (shared.tail, shared.error)
     }
+}
+
+/// A window at the end of a body takes no less than a window's size over
+/// this: smaller, the lock and the read would cost more than the balance
+/// saves.
+const SHARES: usize = 16;
+
+/// The bytes of a window of `size` when the source holds `left` more,
+/// shared by `threads`: `size`, or a thread's share of what is left when
+/// that is smaller, but no less than `size / SHARES`.
+fn share(left: u64, threads: u64, size: usize) -> usize {
+    let floor = (size / SHARES).max(1);
+    usize::try_from(left / threads).map_or(size, |share| share.clamp(floor, size.max(floor)))
 }
 
 impl Shared<'_> {
@@ -190,7 +219,10 @@ impl Shared<'_> {
                     self.ended = true;
                     break;
                 }
-                Ok(got) => n += got,
+                Ok(got) => {
+                    n += got;
+                    self.left = self.left.map(|left| left.saturating_sub(got as u64));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.ended = true;
@@ -244,6 +276,23 @@ mod tests {
 
     fn whole(text: &[u8]) -> Option<usize> {
         last_record_end(text, 0, false).0
+    }
+
+    #[test]
+    fn windows_shrink_to_a_share_of_what_is_left() {
+        let mib = 1 << 20;
+        // Far from the end: whole windows.
+        assert_eq!(share(100 * mib as u64, 2, mib), mib);
+        assert_eq!(share(2 * mib as u64, 2, mib), mib);
+        // Less than a window a thread left: a thread's share.
+        assert_eq!(share(mib as u64, 2, mib), mib / 2);
+        assert_eq!(share(3 * mib as u64 / 2, 4, mib), 3 * mib / 8);
+        // Never below a sixteenth of a window, nor above a window.
+        assert_eq!(share(1000, 2, mib), mib / 16);
+        assert_eq!(share(0, 3, mib), mib / 16);
+        assert_eq!(share(10, 2, 8), 5);
+        assert_eq!(share(0, 2, 8), 1);
+        assert_eq!(share(u64::MAX, 1, mib), mib);
     }
 
     #[test]

@@ -308,7 +308,7 @@ fn read_body(
             }
             continue;
         }
-        let (filed, read) = reader.read_windows(&mut piece, parts, |relay, windows| {
+        let (filed, read) = reader.read_windows(&mut piece, None, parts, |relay, windows| {
             let mut filed: Vec<(usize, Vec<Vec<String>>)> = Vec::new();
             loop {
                 let mut full = 0;
@@ -354,7 +354,7 @@ fn counts_with_a_stop(body: &[u8], window: usize) -> (BodyCounts, BodyCounts) {
     let whole = whole.finish(&mut sink).unwrap();
     let mut split = BodyReader::new("regsvcs", None);
     split.begin(&schema);
-    let ((), read) = split.read_windows(&mut &body[..], 2, |relay, windows| {
+    let ((), read) = split.read_windows(&mut &body[..], None, 2, |relay, windows| {
         let [first, second] = windows else {
             unreachable!("two windows asked for")
         };

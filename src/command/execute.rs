@@ -121,8 +121,9 @@ impl Sink {
             }
             return;
         }
-        // Reading a slice cannot fail.
-        let _ = self.read_windows(&mut piece);
+        // Reading a slice cannot fail. More pieces may follow, so how much
+        // is left is not known.
+        let _ = self.read_windows(&mut piece, None);
     }
 
     /// Reads the rest of the current body from `src`, whose chunk header
@@ -140,27 +141,29 @@ impl Sink {
             let mut rows = Sink::rows(&mut self.engine, &mut self.refused);
             return self.body.read_from(src, &mut rows);
         }
-        self.read_windows(src)
+        self.read_windows(src, Some(len))
     }
 
     /// [`BodyReader::read_windows`] on this thread and the helpers, each
     /// into its own engine; the first refusal in row order is held.
-    fn read_windows(&mut self, src: &mut (dyn Read + Send)) -> io::Result<()> {
+    fn read_windows(&mut self, src: &mut (dyn Read + Send), left: Option<u64>) -> io::Result<()> {
         let window = self.window;
         let (engine, shards) = (&mut self.engine, &mut self.shards);
         let threads = shards.len() + 1;
-        let (refusals, read) = self.body.read_windows(src, threads, |relay, windows| {
-            let (mine, theirs) = windows.split_first_mut().expect("a window a thread");
-            let jobs: Vec<_> = (shards.iter_mut().zip(theirs))
-                .map(|(engine, w)| move || Sink::file_windows(relay, w, engine, window))
-                .collect();
-            let (first, others) =
-                run_beside(jobs, || Sink::file_windows(relay, mine, engine, window));
-            std::iter::once(first)
-                .chain(others)
-                .flatten()
-                .min_by_key(|(seq, _)| *seq)
-        });
+        let (refusals, read) = self
+            .body
+            .read_windows(src, left, threads, |relay, windows| {
+                let (mine, theirs) = windows.split_first_mut().expect("a window a thread");
+                let jobs: Vec<_> = (shards.iter_mut().zip(theirs))
+                    .map(|(engine, w)| move || Sink::file_windows(relay, w, engine, window))
+                    .collect();
+                let (first, others) =
+                    run_beside(jobs, || Sink::file_windows(relay, mine, engine, window));
+                std::iter::once(first)
+                    .chain(others)
+                    .flatten()
+                    .min_by_key(|(seq, _)| *seq)
+            });
         if self.refused.is_none() {
             self.refused = refusals.map(|(_, e)| e);
         }
