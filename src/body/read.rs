@@ -217,22 +217,46 @@ fn find_pair(text: &[u8], from: usize, lower: &[u8], i1: usize, i2: usize) -> Op
     let fold = |c: u8| (if c.is_ascii_lowercase() { 0x20 } else { 0 }, c);
     let ((m1, c1), (m2, c2)) = (fold(lower[i1]), fold(lower[i2]));
     let last = text.len().checked_sub(lower.len())?;
-    let at = |s: usize| text[s..s + lower.len()].eq_ignore_ascii_case(lower);
-    let mut s = from;
-    while s + BLOCK <= last + 1 {
-        let a = &text[s + i1..s + i1 + BLOCK];
-        let b = &text[s + i2..s + i2 + BLOCK];
-        let hit = a.iter().zip(b).fold(0u8, |h, (&x, &y)| {
-            h | (u8::from((x | m1) == c1) & u8::from((y | m2) == c2))
-        });
-        if hit != 0 {
-            if let Some(j) = (s..s + BLOCK).find(|&j| at(j)) {
-                return Some(j);
-            }
-        }
-        s += BLOCK;
+    if from > last {
+        return None;
     }
-    (s..=last).find(|&j| at(j))
+    // A start is compared whole only where its two bytes match.
+    let at = |s: usize| {
+        (text[s + i1] | m1) == c1
+            && (text[s + i2] | m2) == c2
+            && text[s..s + lower.len()].eq_ignore_ascii_case(lower)
+    };
+    // The whole blocks of starts, as two runs of bytes: those at the rarest
+    // byte's offset and those at the second's. Cut to whole blocks up front,
+    // the search checks no bounds.
+    let span = (last + 1 - from) / BLOCK * BLOCK;
+    let (a, b) = (&text[from + i1..][..span], &text[from + i2..][..span]);
+    let mut block = 0;
+    while let Some(n) = first_pair_block(&a[block..], &b[block..], [m1, c1, m2, c2]) {
+        let s = from + block + n;
+        if let Some(j) = (s..s + BLOCK).find(|&j| at(j)) {
+            return Some(j);
+        }
+        block += n + BLOCK;
+    }
+    (from + span..=last).find(|&j| at(j))
+}
+
+/// The offset of the first 64-byte block of `a` and `b` (of equal, whole
+/// block lengths) with a place where `a`'s byte is `c1` with the bits of
+/// `m1` set and `b`'s is `c2` with those of `m2`, given as `[m1, c1, m2,
+/// c2]`. A loop of its own, so nothing but the search is live in it: it
+/// compiles to vector compares over the two runs with no spills.
+#[inline(never)]
+fn first_pair_block(a: &[u8], b: &[u8], [m1, c1, m2, c2]: [u8; 4]) -> Option<usize> {
+    a.chunks_exact(64)
+        .zip(b.chunks_exact(64))
+        .position(|(a, b)| {
+            a.iter().zip(b).fold(0u8, |h, (&x, &y)| {
+                h | (u8::from((x | m1) == c1) & u8::from((y | m2) == c2))
+            }) != 0
+        })
+        .map(|n| n * 64)
 }
 
 /// The iterator of [`Needle::starts`].
