@@ -1,7 +1,8 @@
 //! A chunk's CSV body to rows and back; it never interprets a field.
 //!
 //! Reading ([`BodyReader`], in `read.rs`) maps the header by name, runs the
-//! literal prefilter over a rolling buffer ([`split`] finds the records)
+//! literal prefilter over a rolling buffer ([`split`] finds the records,
+//! with `vector.rs`'s loops)
 //! and decodes the records that may match, or, on several threads, has each
 //! read and file windows of whole records (`relay.rs`); `mv.rs` holds Splunk's `__mv_`
 //! cell encoding; writing (`write.rs`) quotes cells as splunkd reads them
@@ -14,6 +15,7 @@ mod mv;
 mod read;
 mod relay;
 mod split;
+mod vector;
 mod write;
 
 pub use mv::{decode_mv, encode_mv};

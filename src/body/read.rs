@@ -9,6 +9,7 @@ use super::decode::{next_record, Fields, Record};
 use super::mv::decode_mv;
 use super::relay::{Filed, Relay, Window};
 use super::split::{count_from, record_end};
+use super::vector::first_pair_block;
 use super::{Error, ErrorKind, MAX_FIELD_BYTES};
 use crate::detect::{Row, Schema, Values};
 
@@ -240,23 +241,6 @@ fn find_pair(text: &[u8], from: usize, lower: &[u8], i1: usize, i2: usize) -> Op
         block += n + BLOCK;
     }
     (from + span..=last).find(|&j| at(j))
-}
-
-/// The offset of the first 64-byte block of `a` and `b` (of equal, whole
-/// block lengths) with a place where `a`'s byte is `c1` with the bits of
-/// `m1` set and `b`'s is `c2` with those of `m2`, given as `[m1, c1, m2,
-/// c2]`. A loop of its own, so nothing but the search is live in it: it
-/// compiles to vector compares over the two runs with no spills.
-#[inline(never)]
-fn first_pair_block(a: &[u8], b: &[u8], [m1, c1, m2, c2]: [u8; 4]) -> Option<usize> {
-    a.chunks_exact(64)
-        .zip(b.chunks_exact(64))
-        .position(|(a, b)| {
-            a.iter().zip(b).fold(0u8, |h, (&x, &y)| {
-                h | (u8::from((x | m1) == c1) & u8::from((y | m2) == c2))
-            }) != 0
-        })
-        .map(|n| n * 64)
 }
 
 /// The iterator of [`Needle::starts`].

@@ -1,5 +1,7 @@
 //! The record splitter: CSV text to record byte ranges by newline search and quote parity, without decoding a field.
 
+pub(crate) use super::vector::quotes_odd;
+
 /// Splits CSV text into records without decoding them: a record ends at a
 /// `\n` outside quotes, found by counting quote characters (a `""` escape
 /// counts twice and keeps the parity). Blank lines are not records; an
@@ -130,18 +132,6 @@ impl<'a> Iterator for Records<'a> {
         let text = self.text;
         self.next_range().map(|r| &text[r])
     }
-}
-
-/// Whether `s` holds an odd number of `"` bytes: one wrapping byte sum over
-/// the whole slice (the parity survives the wrap), which the compiler turns
-/// into vector compares with a single reduction at the end.
-#[inline]
-pub(crate) fn quotes_odd(s: &[u8]) -> bool {
-    let mut n = 0u8;
-    for &b in s {
-        n = n.wrapping_add(u8::from(b == b'"'));
-    }
-    n & 1 == 1
 }
 
 /// Number of `"` bytes in `s`. Counts into one-byte lanes over 32-byte
