@@ -120,8 +120,8 @@ impl<'s> Relay<'s> {
     /// When the source's length is known and less than a window a thread
     /// is left, a window takes only a thread's share of it (see [`share`]),
     /// so no thread files a whole window while the others wait at the end
-    /// of the body. False once the source has ended (or
-    /// failed); what is left unfinished then stays here.
+    /// of the body. False once the source has ended (or failed); what is
+    /// left unfinished then stays here.
     pub(crate) fn fill(&self, w: &mut Window, size: usize) -> bool {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let size = match shared.left {

@@ -131,7 +131,7 @@ impl Sink {
     /// files it, then the next, until `src` ends, all of them from the
     /// body's first byte; a body declared no longer than a window is filed
     /// on this thread alone. (The length only decides that: a body that
-    /// ends early, or runs on, is read as it is.)
+    /// ends before it is read as it is, and the chunk reader reports it.)
     ///
     /// # Errors
     ///
