@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::sync::{Mutex, PoisonError};
 
 use super::read::{Carry, Decoder, RowSink};
-use super::split::quotes_odd;
+use super::vector::quotes_odd;
 
 /// One thread's window: the records it read and files, with a decoder of
 /// its own. It is reused from window to window and body to body, so its
@@ -124,11 +124,11 @@ impl<'s> Relay<'s> {
     /// left unfinished then stays here.
     pub(crate) fn fill(&self, w: &mut Window, size: usize) -> bool {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        let size = match shared.left {
-            Some(left) => share(left, shared.threads, size),
-            None => size,
-        };
-        shared.fill(w, size.max(1))
+        let size = size.max(1);
+        let size = shared
+            .left
+            .map_or(size, |left| share(left, shared.threads, size));
+        shared.fill(w, size)
     }
 
     /// The unfinished record left at the end, and the read error that
@@ -147,12 +147,12 @@ impl<'s> Relay<'s> {
 /// saves.
 const SHARES: usize = 16;
 
-/// The bytes of a window of `size` when the source holds `left` more,
-/// shared by `threads`: `size`, or a thread's share of what is left when
-/// that is smaller, but no less than `size / SHARES`.
+/// The bytes of a window of `size` (at least 1) when the source holds
+/// `left` more, shared by `threads`: `size`, or a thread's share of what is
+/// left when that is smaller, but no less than `size / SHARES`.
 fn share(left: u64, threads: u64, size: usize) -> usize {
     let floor = (size / SHARES).max(1);
-    usize::try_from(left / threads).map_or(size, |share| share.clamp(floor, size.max(floor)))
+    usize::try_from(left / threads).map_or(size, |share| share.clamp(floor, size))
 }
 
 impl Shared<'_> {

@@ -1,6 +1,6 @@
 //! The record splitter: CSV text to record byte ranges by newline search and quote parity, without decoding a field.
 
-pub(crate) use super::vector::quotes_odd;
+use super::vector::quotes_odd;
 
 /// Splits CSV text into records without decoding them: a record ends at a
 /// `\n` outside quotes, found by counting quote characters (a `""` escape

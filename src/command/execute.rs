@@ -691,7 +691,7 @@ mod tests {
             threads in 2usize..5,
             max_groups in proptest::sample::select(vec![1usize, 4, 1000]),
             map in proptest::bool::ANY,
-            by_read in proptest::option::of(0usize..9),
+            declared_quarters in proptest::option::of(0usize..9),
             threaded_sort in proptest::sample::select(vec![0usize, MIN_THREADED_SORT]),
         ) {
             let split_at = split_at.min(rows.len());
@@ -705,7 +705,7 @@ mod tests {
             let many = Sink::with_threads(engine(), threads)
                 .with_window(window)
                 .with_threaded_sort(threaded_sort);
-            let by = by_read.map_or(By::Feed, |quarters| By::Read { quarters });
+            let by = declared_quarters.map_or(By::Feed, |quarters| By::Read { quarters });
             proptest::prop_assert_eq!(sink_outcome(many, &bodies, &cuts, map, by), one);
         }
     }
