@@ -3,13 +3,13 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::OnceLock;
 
 use crate::body::{write_result_rows, write_results, write_results_header};
 use crate::detect::Results;
 
-/// Runs every job, the first on this thread and each other on a thread of
-/// its own (on this one when no thread can be started), and returns their
+/// Runs every job, the first on this thread and each other on a helper
+/// thread (on this one when no thread can be started), and returns their
 /// results in order. A job's panic is re-raised here.
 pub(crate) fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
     let mut jobs = jobs.into_iter();
@@ -20,36 +20,51 @@ pub(crate) fn run_all<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> 
     std::iter::once(first).chain(rest).collect()
 }
 
-/// Runs every job on a thread of its own while `here` runs on this thread;
-/// returns what `here` returned and the jobs' results in order. A job no
-/// thread could be started for runs here, after `here`. A panic is
-/// re-raised here.
+/// The most helper threads one job list is given: one fewer than the most
+/// `threads=` allows.
+const MOST_HELPERS: usize = crate::options::MAX_THREADS - 1;
+
+/// The process's helper threads for `helpers` jobs at a time, started the
+/// first time they are asked for and kept, so every later body, sort and
+/// reply finds them waiting; `None` when no thread can be started. A search
+/// asks for its `threads=` less one, and for one to render its reply (the
+/// same pool at the default of 2); tests mix counts and get a pool for each.
+fn pool(helpers: usize) -> Option<&'static rayon_core::ThreadPool> {
+    static POOLS: [OnceLock<Option<rayon_core::ThreadPool>>; MOST_HELPERS] =
+        [const { OnceLock::new() }; MOST_HELPERS];
+    let slot = POOLS.get(helpers.checked_sub(1)?)?;
+    let build = || {
+        let pool = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(helpers)
+            .thread_name(|i| format!("regsvcsdetect-helper-{i}"));
+        pool.build().ok()
+    };
+    slot.get_or_init(build).as_ref()
+}
+
+/// Runs every job on a helper thread of its own while `here` runs on this
+/// thread; returns what `here` returned and the jobs' results in order.
+/// When no helper can be had, the jobs run here, after `here`. A panic is
+/// re-raised here once every job has ended.
 pub(crate) fn run_beside<T: Send, F: FnOnce() -> T + Send, H>(
     jobs: Vec<F>,
     here: impl FnOnce() -> H,
 ) -> (H, Vec<T>) {
-    let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-    let run = |slot: &Mutex<Option<F>>| {
-        let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-        job.map(|job| job())
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (slots.iter())
-            .map(|slot| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, || run(slot))
-                    .ok()
-            })
-            .collect();
+    let Some(pool) = pool(jobs.len()) else {
         let mine = here();
-        let mut out = Vec::with_capacity(slots.len());
-        for (helper, slot) in helpers.into_iter().zip(&slots) {
-            let done =
-                helper.and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            out.extend(done.or_else(|| run(slot)));
+        return (mine, jobs.into_iter().map(|job| job()).collect());
+    };
+    let mut done: Vec<Option<T>> = jobs.iter().map(|_| None).collect();
+    let mine = pool.in_place_scope(|scope| {
+        for (job, out) in jobs.into_iter().zip(&mut done) {
+            scope.spawn(move |_| *out = Some(job()));
         }
-        (mine, out)
-    })
+        here()
+    });
+    let done = done
+        .into_iter()
+        .map(|out| out.expect("a scope ends after its jobs"));
+    (mine, done.collect())
 }
 
 /// The jobs' results in order: run by [`run_all`], or one after another on
@@ -115,28 +130,29 @@ fn write_in_blocks(
         // Rendering into a vector cannot fail: `full` leaves it growing.
         let _ = write_result_rows(buf, results, blocks[i].clone(), &mut |_| Ok(()));
     };
-    std::thread::scope(|scope| {
-        // The helper's blocks, numbered; their buffers go back to it once
-        // written, and this thread's to this thread.
-        let (done, rendered) = mpsc::sync_channel::<(usize, Vec<u8>)>(HELD);
-        let (give_back, spare) = mpsc::channel::<Vec<u8>>();
-        // Without a helper, this thread takes every block.
-        let _helper = std::thread::Builder::new().spawn_scoped(scope, move || {
-            while let Some(i) = take() {
-                let mut buf = spare.try_recv().unwrap_or_default();
-                render(i, &mut buf);
-                if done.send((i, buf)).is_err() {
-                    return;
-                }
+    // The helper's blocks, numbered; their buffers go back to it once
+    // written, and this thread's to this thread.
+    let (done, rendered) = mpsc::sync_channel::<(usize, Vec<u8>)>(HELD);
+    let (give_back, spare) = mpsc::channel::<Vec<u8>>();
+    // Without a helper, this thread takes every block.
+    let helper = move || {
+        while let Some(i) = take() {
+            let mut buf = spare.try_recv().unwrap_or_default();
+            render(i, &mut buf);
+            if done.send((i, buf)).is_err() {
+                return;
             }
-        });
+        }
+    };
+    let count = blocks.len();
+    let write = move || -> io::Result<()> {
         let mut header = Vec::new();
         write_results_header(&mut header, results);
         out.write_all(&header)?;
         // Rendered blocks not yet written: number, rows, whether rendered here.
         let mut ready: Vec<(usize, Vec<u8>, bool)> = Vec::with_capacity(2 * HELD);
         let mut mine: Vec<Vec<u8>> = Vec::new();
-        for want in 0..blocks.len() {
+        for want in 0..count {
             let block = loop {
                 ready.extend(rendered.try_iter().map(|(i, buf)| (i, buf, false)));
                 if let Some(at) = ready.iter().position(|(i, _, _)| *i == want) {
@@ -167,7 +183,10 @@ fn write_in_blocks(
             }
         }
         Ok(())
-    })
+    };
+    // Returning drops this thread's ends of the channels, so a helper
+    // still rendering stops at its next block.
+    run_beside(vec![helper], write).0
 }
 
 #[cfg(test)]
@@ -186,6 +205,23 @@ mod tests {
         let mut sink = Sink::new(Engine::new(Config::new(Mode::Noargs, TimeRender::Epoch)));
         sink.read(&body).unwrap();
         sink.results()
+    }
+
+    #[test]
+    fn helpers_are_started_once_and_kept() {
+        let here = std::thread::current().id();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let job = || std::thread::current().id();
+            let (mine, theirs) = run_beside(vec![job; 3], job);
+            assert_eq!(mine, here);
+            seen.extend(theirs);
+        }
+        // Three helpers, whichever of them ran each job; never this thread.
+        assert!(seen.len() <= 3, "{} threads ran the jobs", seen.len());
+        assert!(!seen.contains(&here));
+        let results = run_all((0..5).map(|i| move || i * 10).collect());
+        assert_eq!(results, [0, 10, 20, 30, 40]);
     }
 
     #[test]
