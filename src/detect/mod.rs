@@ -806,6 +806,12 @@ impl Engine {
                 limit: MAX_GROUP_KEY_BYTES,
             });
         }
+        if total == 1 {
+            // Every value single, as in most rows: one key, no odometer.
+            let encode = |key: &mut Vec<u8>| encode_key(key, values.iter().map(|v| v.nth(0)));
+            self.groups.add_with(encode, acc)?;
+            return Ok(());
+        }
         let mut index = [0usize; MAX_BY];
         let index = &mut index[..values.len()];
         for _ in 0..total {
