@@ -908,6 +908,7 @@ const TEXT: u8 = 2;
 /// `0x00` written `00 01`; then the terminator `00 00`, which sorts below
 /// every byte, so a shorter value sorts first and equal numbers fall back
 /// to their bytes. It is also unambiguous, so equal keys are equal tuples.
+#[inline(always)]
 pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
     match parse_number(value) {
         Some(n) => {
@@ -933,7 +934,8 @@ pub(crate) fn encode_value(key: &mut Vec<u8>, value: &[u8]) -> Encoded {
             plain: true,
         };
     }
-    let nul = value.contains(&0);
+    // NUL is the one byte below 1.
+    let nul = bytes::has_byte_below(value, 1);
     if nul {
         for &b in value {
             key.push(b);
