@@ -167,7 +167,7 @@ fn searched_field(text: &[u8], mut at: usize, out: &mut Fields) -> usize {
 
 /// The quote bits and the separator bits (`,`, `\r`, `\n`) of the 64
 /// bytes of a text from `base`, bit `i` for byte `base + i` (0 past the
-/// text's end), computed with SSE2 compares, which every x86_64 CPU has.
+/// text's end), computed with vector compares (`vector::block_bits`).
 /// A record's fields are found by moving along them, so each byte of a
 /// record is looked at about once, and a field costs a few bit operations
 /// instead of a search.
@@ -244,6 +244,7 @@ impl<'a> Bits<'a> {
     /// that the field loop around [`Bits::next`] stays small.
     #[inline(never)]
     fn load(&mut self, base: usize) {
+        use super::vector::block_bits;
         let len = self.text.len();
         let (quotes, separators) = if len - base >= 64 {
             block_bits(first_64(&self.text[base..]))
@@ -274,33 +275,7 @@ fn first_64(v: &[u8]) -> &[u8; 64] {
 fn short_bits(rest: &[u8]) -> (u64, u64) {
     let mut padded = [0u8; 64];
     padded[..rest.len()].copy_from_slice(rest);
-    block_bits(&padded)
-}
-
-/// The quote and separator bits of 64 bytes, with SSE2 compares.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn block_bits(block: &[u8; 64]) -> (u64, u64) {
-    use safe_arch::{
-        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i,
-    };
-    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
-    let (quote, comma, cr, lf) = (splat(b'"'), splat(b','), splat(b'\r'), splat(b'\n'));
-    let (mut quotes, mut separators) = (0u64, 0u64);
-    for (i, lane) in block.chunks_exact(16).enumerate() {
-        let v = load_unaligned_m128i(lane.try_into().unwrap_or(&[0; 16]));
-        let q = cmp_eq_mask_i8_m128i(v, quote);
-        let s = bitor_m128i(
-            cmp_eq_mask_i8_m128i(v, comma),
-            bitor_m128i(cmp_eq_mask_i8_m128i(v, cr), cmp_eq_mask_i8_m128i(v, lf)),
-        );
-        // Each mask is 16 bits, one a byte.
-        let mask = |m| u64::from(move_mask_i8_m128i(m) as u16);
-        quotes |= mask(q) << (16 * i);
-        separators |= mask(s) << (16 * i);
-    }
-    (quotes, separators)
+    super::vector::block_bits(&padded)
 }
 
 /// The first `,`, `\r` or `\n` at or after `from` (the text's length when

@@ -1,13 +1,15 @@
-//! The body scanner's two vector loops, built for the baseline CPU and, on x86_64, again for AVX2, chosen at run time.
+//! The body scanner's vector loops (the needle pair, the quote parity, the decoder's quote and separator bits), built for the baseline CPU and, on x86_64, again for AVX2, chosen at run time.
 //!
-//! Both loops are plain safe Rust that the compiler vectorises: 16-byte
-//! vectors for the x86_64 baseline (SSE2) and aarch64 (NEON), 32-byte ones
-//! in the AVX2 build, about half the instructions a byte; the AVX2 quote
-//! count is written with its intrinsics, to end without a tail loop. The
-//! unsafe code is the call into the AVX2 builds, made once the CPU is seen
-//! to have it (`is_x86_feature_detected!` caches what it found), and that
-//! count's two unaligned loads. splunkd's x86_64 hosts need not have AVX2,
-//! so it cannot be assumed at compile time.
+//! The pair search and the baseline quote count are plain safe Rust that
+//! the compiler vectorises: 16-byte vectors for the x86_64 baseline (SSE2)
+//! and aarch64 (NEON), 32-byte ones in the AVX2 build, about half the
+//! instructions a byte. The AVX2 quote count and the decoder's bits are
+//! written with AVX2's intrinsics (the count to end without a tail loop),
+//! the baseline bits with SSE2's through `safe_arch`. The unsafe code is the
+//! calls into the AVX2 builds, made once the CPU is seen to have it
+//! (`is_x86_feature_detected!` caches what it found), and their unaligned
+//! loads. splunkd's x86_64 hosts need not have AVX2, so it cannot be
+//! assumed at compile time.
 #![allow(unsafe_code)]
 
 /// Whether `s` holds an odd number of `"` bytes: one wrapping byte sum over
@@ -83,6 +85,84 @@ fn quotes_odd_any(s: &[u8]) -> bool {
     n & 1 == 1
 }
 
+/// The quote bits and the separator bits (`,`, `\r`, `\n`) of 64 bytes,
+/// bit `i` for byte `i`: the decoder's view of a stretch of a record.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn block_bits(block: &[u8; 64]) -> (u64, u64) {
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, all that `block_bits_avx2` requires.
+        return unsafe { block_bits_avx2(block) };
+    }
+    block_bits_sse2(block)
+}
+
+/// [`block_bits`] with AVX2 compares, two 32-byte halves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_bits_avx2(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8,
+    };
+    let (low, high) = block.split_at(32);
+    // SAFETY: each half is 32 readable bytes, and the load takes any alignment.
+    let (low, high) = unsafe {
+        (
+            _mm256_loadu_si256(low.as_ptr().cast::<__m256i>()),
+            _mm256_loadu_si256(high.as_ptr().cast::<__m256i>()),
+        )
+    };
+    let splat = |b: u8| i8::from_ne_bytes([b]);
+    let quote = _mm256_set1_epi8(splat(b'"'));
+    let (comma, cr, lf) = (
+        _mm256_set1_epi8(splat(b',')),
+        _mm256_set1_epi8(splat(b'\r')),
+        _mm256_set1_epi8(splat(b'\n')),
+    );
+    // No closures over the intrinsics: a closure is not built for AVX2.
+    let quotes_low = _mm256_movemask_epi8(_mm256_cmpeq_epi8(low, quote)) as u32;
+    let quotes_high = _mm256_movemask_epi8(_mm256_cmpeq_epi8(high, quote)) as u32;
+    let separators_low = _mm256_movemask_epi8(_mm256_or_si256(
+        _mm256_cmpeq_epi8(low, comma),
+        _mm256_or_si256(_mm256_cmpeq_epi8(low, cr), _mm256_cmpeq_epi8(low, lf)),
+    )) as u32;
+    let separators_high = _mm256_movemask_epi8(_mm256_or_si256(
+        _mm256_cmpeq_epi8(high, comma),
+        _mm256_or_si256(_mm256_cmpeq_epi8(high, cr), _mm256_cmpeq_epi8(high, lf)),
+    )) as u32;
+    (
+        u64::from(quotes_low) | u64::from(quotes_high) << 32,
+        u64::from(separators_low) | u64::from(separators_high) << 32,
+    )
+}
+
+/// [`block_bits`] with SSE2 compares, which every x86_64 CPU has.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_bits_sse2(block: &[u8; 64]) -> (u64, u64) {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
+    let (quote, comma, cr, lf) = (splat(b'"'), splat(b','), splat(b'\r'), splat(b'\n'));
+    let (mut quotes, mut separators) = (0u64, 0u64);
+    for (i, lane) in block.chunks_exact(16).enumerate() {
+        let v = load_unaligned_m128i(lane.try_into().unwrap_or(&[0; 16]));
+        let q = cmp_eq_mask_i8_m128i(v, quote);
+        let s = bitor_m128i(
+            cmp_eq_mask_i8_m128i(v, comma),
+            bitor_m128i(cmp_eq_mask_i8_m128i(v, cr), cmp_eq_mask_i8_m128i(v, lf)),
+        );
+        // Each mask is 16 bits, one a byte.
+        let mask = |m| u64::from(move_mask_i8_m128i(m) as u16);
+        quotes |= mask(q) << (16 * i);
+        separators |= mask(s) << (16 * i);
+    }
+    (quotes, separators)
+}
+
 /// The offset of the first 64-byte block of `a` and `b` (of equal, whole
 /// block lengths) with a place where `a`'s byte is `c1` with the bits of
 /// `m1` set and `b`'s is `c2` with those of `m2`, given as `[m1, c1, m2,
@@ -129,13 +209,23 @@ mod tests {
         #[test]
         fn the_chosen_build_answers_as_the_baseline(
             text in prop::collection::vec(
-                prop::sample::select(vec![b'"', b'a', b'G', b'g', b'v', b'V', b'\n']),
+                prop::sample::select(vec![b'"', b'a', b'G', b'g', b'v', b'V', b'\n', b',', b'\r']),
                 0..700,
             ),
             from in 0usize..64,
         ) {
             let s = &text[from.min(text.len())..];
             prop_assert_eq!(quotes_odd(s), quotes_odd_any(s));
+            #[cfg(target_arch = "x86_64")]
+            for block in s.chunks_exact(64) {
+                let block: &[u8; 64] = block.try_into().unwrap();
+                let bits = |want: &dyn Fn(u8) -> bool| {
+                    (0..64).filter(|&i| want(block[i])).fold(0u64, |m, i| m | 1 << i)
+                };
+                let naive = (bits(&|b| b == b'"'), bits(&|b| matches!(b, b',' | b'\r' | b'\n')));
+                prop_assert_eq!(block_bits(block), naive);
+                prop_assert_eq!(block_bits_sse2(block), naive);
+            }
             prop_assert_eq!(quotes_odd_any(s), s.iter().filter(|&&b| b == b'"').count() % 2 == 1);
             let blocks = s.len() / 64 * 64;
             let (a, b) = (&s[..blocks], &text[..blocks]);
