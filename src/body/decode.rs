@@ -1,5 +1,8 @@
 //! Records to fields: the CSV decoding of the records the prefilter kept, in place, with the csv crate's reading of every input.
 
+#[cfg(target_arch = "x86_64")]
+use super::vector::block_bits;
+
 /// Where one decoded record's fields are: byte ranges of the text it was
 /// decoded from, except a field holding a `""` escape, whose unescaped bytes
 /// are kept in `data` and whose range has [`UNESCAPED`] set. Reused from
@@ -244,7 +247,6 @@ impl<'a> Bits<'a> {
     /// that the field loop around [`Bits::next`] stays small.
     #[inline(never)]
     fn load(&mut self, base: usize) {
-        use super::vector::block_bits;
         let len = self.text.len();
         let (quotes, separators) = if len - base >= 64 {
             block_bits(first_64(&self.text[base..]))
@@ -275,7 +277,7 @@ fn first_64(v: &[u8]) -> &[u8; 64] {
 fn short_bits(rest: &[u8]) -> (u64, u64) {
     let mut padded = [0u8; 64];
     padded[..rest.len()].copy_from_slice(rest);
-    super::vector::block_bits(&padded)
+    block_bits(&padded)
 }
 
 /// The first `,`, `\r` or `\n` at or after `from` (the text's length when
