@@ -150,6 +150,47 @@ pub(crate) fn first_zero_byte(w: u64) -> Option<usize> {
     (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
 }
 
+/// The zero bytes of a 16-byte block, bit `i` for byte `i`: one SSE2
+/// compare and mask on x86_64 (every such CPU has it), [`zeros_16_words`]
+/// elsewhere.
+#[inline]
+pub(crate) fn zeros_16(block: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use safe_arch::{
+            cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, zeroed_m128i,
+        };
+        let zeros = cmp_eq_mask_i8_m128i(load_unaligned_m128i(block), zeroed_m128i());
+        move_mask_i8_m128i(zeros) as u32 & 0xffff
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        zeros_16_words(block)
+    }
+}
+
+/// [`zeros_16`] a word at a time: each byte's top bit set unless the byte
+/// is zero (exact for every byte, no borrow crosses bytes), and those bits
+/// gathered into one byte by a multiply.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+#[inline]
+fn zeros_16_words(block: &[u8; 16]) -> u32 {
+    const LOW7: u64 = !(ONES << 7);
+    let half = |w: u64| {
+        let nonzero = (w & LOW7).wrapping_add(LOW7) | w;
+        let zero = !nonzero & (ONES << 7);
+        ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    };
+    half(word(block)) | half(word(&block[8..])) << 8
+}
+
+/// The index of the first zero byte of a 16-byte block, if it has one ([`zeros_16`]).
+#[inline]
+pub(crate) fn first_zero_in_16(block: &[u8; 16]) -> Option<usize> {
+    let mask = zeros_16(block);
+    (mask != 0).then(|| mask.trailing_zeros() as usize)
+}
+
 /// The index of the first NUL byte of `v` (its length when there is none),
 /// eight bytes at a time ([`first_zero_byte`]).
 #[inline]
@@ -207,6 +248,14 @@ mod tests {
         fn has_byte_below_finds_one_byte_anywhere(v in proptest::collection::vec(prop::sample::select(vec![b',', b'-', b'z', 0x80]), 0..20)) {
             // Mostly bytes at or above the limit, so one below it decides.
             prop_assert_eq!(has_byte_below(&v, b'-'), v.contains(&b','));
+        }
+
+        #[test]
+        fn zeros_16_marks_every_zero_byte(v in proptest::array::uniform16(0u8..3)) {
+            let want = (v.iter().enumerate()).fold(0u32, |m, (i, &b)| m | u32::from(b == 0) << i);
+            prop_assert_eq!(zeros_16(&v), want);
+            prop_assert_eq!(zeros_16_words(&v), want);
+            prop_assert_eq!(first_zero_in_16(&v), v.iter().position(|&b| b == 0));
         }
 
         #[test]

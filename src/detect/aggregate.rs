@@ -1012,7 +1012,7 @@ pub(crate) fn write_key_csv(out: &mut Vec<u8>, key: &[u8], cells: Cells) {
 }
 
 /// The room [`write_key_csv_at`] needs after its start to write `key`: its
-/// cells, and the scratch of its last eight-byte copy. A plain value's
+/// cells, and eight bytes of scratch past them. A plain value's
 /// cell and comma are shorter than its encoding (a class byte, the
 /// terminator), and a quoted value's at most twice as long. (Keys of the
 /// engine have at most 32 values, all of which [`Cells`] describes.)
@@ -1027,10 +1027,12 @@ pub(crate) fn key_csv_room(key: &[u8], cells: Cells) -> usize {
 /// Writes an encoded key's values as CSV cells, each followed by a comma,
 /// into `out` from `at`, which has [`key_csv_room`] bytes there; returns
 /// where they end (the bytes after that are scratch). A value `cells` says
-/// is plain is copied eight bytes at a time, each word stored whole and
-/// the output advanced to the terminator's `00` once a word holds it (a
-/// short copy and one zero-byte test a word, no search set up per value);
-/// any other is decoded and quoted.
+/// is plain is copied sixteen bytes at a time, each block stored whole and
+/// the output advanced to the terminator's `00` once a block holds it (a
+/// short copy and one zero-byte compare a block, no search set up per
+/// value; a block is stored only where the key has sixteen bytes left,
+/// which a cell's shorter text keeps inside the room); any other is
+/// decoded and quoted.
 pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells: Cells) -> usize {
     let mut k = 0;
     let mut i = 0;
@@ -1044,17 +1046,20 @@ pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells:
             k = key.len() - values.rest.len();
         } else {
             k = value;
-            while let Some(word) = key.get(k..k + 8) {
-                out[at..at + 8].copy_from_slice(word);
-                if let Some(n) = bytes::first_zero_byte(bytes::word(word)) {
+            while let Some(block) = key
+                .get(k..k + 16)
+                .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+            {
+                out[at..at + 16].copy_from_slice(block);
+                if let Some(n) = bytes::first_zero_in_16(block) {
                     // The terminator.
                     (at, k) = (at + n, k + n);
                     break;
                 }
-                (at, k) = (at + 8, k + 8);
+                (at, k) = (at + 16, k + 16);
             }
             if key.get(k) != Some(&0) {
-                // Fewer than eight bytes were left in the key.
+                // Fewer than sixteen bytes were left in the key.
                 let n = bytes::first_nul(&key[k..]);
                 bytes::copy(&mut out[at..at + n], &key[k..k + n]);
                 (at, k) = (at + n, k + n);
