@@ -28,16 +28,22 @@ pub enum TimeRender {
 }
 
 /// A strftime format made only of the zero-padded fields `%Y %m %d %H %M
-/// %S`, `%%` and literal text, written without jiff's formatter: a time is
-/// then a civil date-time and a few digits, about a fifth of the cost of
-/// interpreting the format for every time, and the same text.
+/// %S`, `%%` and literal text, written without jiff's formatter: every
+/// field has a fixed width, so a time is the format's text with zeros in
+/// the fields, copied whole, and each field's digits stored at its place,
+/// about a fifth of the cost of interpreting the format for every time,
+/// and the same text.
 #[derive(Debug, Clone)]
-pub struct Digits(Vec<Item>);
+pub struct Digits {
+    /// The rendering with every field zero.
+    text: Vec<u8>,
+    /// Each field and where its digits start in `text`.
+    fields: Vec<(usize, Field)>,
+}
 
-/// One piece of a [`Digits`] format.
+/// One field of a [`Digits`] format.
 #[derive(Debug, Clone, Copy)]
-enum Item {
-    Byte(u8),
+enum Field {
     Year,
     Month,
     Day,
@@ -49,25 +55,31 @@ enum Item {
 impl Digits {
     /// `format` as digits and text, if it has no other directive.
     fn compile(format: &str) -> Option<Digits> {
-        let mut items = Vec::with_capacity(format.len());
+        let (mut text, mut fields) = (Vec::with_capacity(format.len()), Vec::new());
         let mut bytes = format.bytes();
         while let Some(b) = bytes.next() {
             if b != b'%' {
-                items.push(Item::Byte(b));
+                text.push(b);
                 continue;
             }
-            items.push(match bytes.next()? {
-                b'Y' => Item::Year,
-                b'm' => Item::Month,
-                b'd' => Item::Day,
-                b'H' => Item::Hour,
-                b'M' => Item::Minute,
-                b'S' => Item::Second,
-                b'%' => Item::Byte(b'%'),
+            let field = match bytes.next()? {
+                b'Y' => Field::Year,
+                b'm' => Field::Month,
+                b'd' => Field::Day,
+                b'H' => Field::Hour,
+                b'M' => Field::Minute,
+                b'S' => Field::Second,
+                b'%' => {
+                    text.push(b'%');
+                    continue;
+                }
                 _ => return None,
-            });
+            };
+            fields.push((text.len(), field));
+            let width = if matches!(field, Field::Year) { 4 } else { 2 };
+            text.extend(std::iter::repeat_n(b'0', width));
         }
-        Some(Digits(items))
+        Some(Digits { text, fields })
     }
 
     /// Appends `dt` in this format; false (nothing appended) for a year
@@ -76,24 +88,26 @@ impl Digits {
         let Ok(year) = u16::try_from(dt.year()) else {
             return false;
         };
-        let two = |out: &mut Vec<u8>, n: i8| {
+        let at = out.len();
+        out.extend_from_slice(&self.text);
+        let text = &mut out[at..];
+        let two = |text: &mut [u8], at: usize, n: i8| {
             let n = n as u8;
-            out.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]);
+            text[at..at + 2].copy_from_slice(&[b'0' + n / 10, b'0' + n % 10]);
         };
-        for &item in &self.0 {
-            match item {
-                Item::Byte(b) => out.push(b),
-                Item::Year => out.extend_from_slice(&[
+        for &(place, field) in &self.fields {
+            match field {
+                Field::Year => text[place..place + 4].copy_from_slice(&[
                     b'0' + (year / 1000) as u8,
                     b'0' + (year / 100 % 10) as u8,
                     b'0' + (year / 10 % 10) as u8,
                     b'0' + (year % 10) as u8,
                 ]),
-                Item::Month => two(out, dt.month()),
-                Item::Day => two(out, dt.day()),
-                Item::Hour => two(out, dt.hour()),
-                Item::Minute => two(out, dt.minute()),
-                Item::Second => two(out, dt.second()),
+                Field::Month => two(text, place, dt.month()),
+                Field::Day => two(text, place, dt.day()),
+                Field::Hour => two(text, place, dt.hour()),
+                Field::Minute => two(text, place, dt.minute()),
+                Field::Second => two(text, place, dt.second()),
             }
         }
         true
