@@ -161,7 +161,8 @@ pub(crate) fn zeros_16(block: &[u8; 16]) -> u32 {
             cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, zeroed_m128i,
         };
         let zeros = cmp_eq_mask_i8_m128i(load_unaligned_m128i(block), zeroed_m128i());
-        move_mask_i8_m128i(zeros) as u32 & 0xffff
+        // One bit a byte: the low 16 bits.
+        move_mask_i8_m128i(zeros) as u32
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -1046,10 +1046,7 @@ pub(crate) fn write_key_csv_at(out: &mut [u8], mut at: usize, key: &[u8], cells:
             k = key.len() - values.rest.len();
         } else {
             k = value;
-            while let Some(block) = key
-                .get(k..k + 16)
-                .and_then(|b| <&[u8; 16]>::try_from(b).ok())
-            {
+            while let Some(block) = key.get(k..).and_then(<[u8]>::first_chunk::<16>) {
                 out[at..at + 16].copy_from_slice(block);
                 if let Some(n) = bytes::first_zero_in_16(block) {
                     // The terminator.
